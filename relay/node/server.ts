@@ -1,0 +1,162 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Response as NodeResponse } from '@whatwg-node/fetch';
+import { createServerAdapter } from '@whatwg-node/server';
+import type { Logger } from 'pino';
+import type { RelayConfig } from '../src/config.ts';
+import { createRelayHandler } from '../src/handler.ts';
+import { Lifecycle } from '../src/lifecycle.ts';
+import type { RelayMetrics } from '../src/observability.ts';
+import { createUndiciUpstream } from './undici-upstream.ts';
+
+/** Longer than Traefik's 90 s idle timeout for backend connections, so the relay is never the side that closes first. */
+const KEEP_ALIVE_TIMEOUT_MS = 95_000;
+
+const VALID_HOST = /^(?:[A-Za-z0-9\-._~%!$&'()*+,;=]+|\[[0-9A-Fa-f:.]+\])(?::\d{0,5})?$/;
+
+function rejectRequest(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
+  res.end(body);
+}
+
+/**
+ * Puts a request target into origin-form before the fetch adapter builds a URL from it.
+ * Absolute-form targets keep only their path (RFC 9112 section 3.2.2); the authority they
+ * name is ignored, like the Host header, because the relay only ever talks to its upstream.
+ */
+export function normalizeTarget(url: string): string | undefined {
+  if (url.startsWith('/')) return url;
+  if (!/^https?:\/\//i.test(url)) return undefined;
+  try {
+    const parsed = new URL(url);
+    return `${parsed.pathname}${parsed.search}`;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RelayServerOptions {
+  config: RelayConfig;
+  logger: Logger;
+  metrics: RelayMetrics;
+  version: string;
+}
+
+export interface RelayServer {
+  server: Server;
+  lifecycle: Lifecycle;
+  /** Resolves with the bound port once the relay accepts connections and reports ready. */
+  listen(): Promise<number>;
+  /** Drain, stop accepting, wait for requests in flight, close. Resolves true when nothing had to be cut off. */
+  shutdown(): Promise<boolean>;
+}
+
+export function createRelayServer({ config, logger, metrics, version }: RelayServerOptions): RelayServer {
+  const lifecycle = new Lifecycle();
+  const upstream = createUndiciUpstream({
+    connectTimeoutMs: config.upstreamConnectTimeoutMs,
+    headersTimeoutMs: config.upstreamHeadersTimeoutMs,
+    idleTimeoutMs: config.upstreamIdleTimeoutMs,
+  });
+  const relay = createRelayHandler(config, {
+    upstream: upstream.client,
+    metrics,
+    log: logger,
+    lifecycle,
+    version,
+    Response: NodeResponse as unknown as typeof Response,
+  });
+  const adapter = createServerAdapter<{ req: IncomingMessage }>((request, serverContext) =>
+    relay(request, { clientAddress: serverContext.req.socket.remoteAddress }),
+  );
+
+  let inFlight = 0;
+  let idleWaiter: (() => void) | undefined;
+  const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, (req, res) => {
+    inFlight++;
+    res.once('close', () => {
+      inFlight--;
+      if (lifecycle.phase === 'stopping') {
+        server.closeIdleConnections();
+        if (inFlight === 0) idleWaiter?.();
+      }
+    });
+    if (lifecycle.phase === 'stopping') res.setHeader('connection', 'close');
+
+    const target = normalizeTarget(req.url ?? '');
+    if (target === undefined) {
+      rejectRequest(res, 400, 'bad_request_target', 'The request target must be a path or an http(s) URL.');
+      return;
+    }
+    req.url = target;
+    const host = req.headers.host;
+    if (host !== undefined && !VALID_HOST.test(host)) {
+      rejectRequest(res, 400, 'bad_host', 'The Host header is not a valid host name.');
+      return;
+    }
+    adapter(req, res);
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    logger.debug({ err: err.message, code: err.code }, 'malformed request from client');
+    const body = JSON.stringify({ error: { code: 'bad_request', message: 'Malformed HTTP request.' } });
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+
+  function listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        lifecycle.markReady();
+        const address = server.address();
+        resolve(typeof address === 'object' && address ? address.port : config.port);
+      });
+    });
+  }
+
+  async function shutdown(): Promise<boolean> {
+    lifecycle.beginDrain();
+    logger.info({ phase: 'draining', drainSeconds: config.drainSeconds }, 'readiness now fails; still serving during the drain');
+    await new Promise((resolve) => setTimeout(resolve, config.drainSeconds * 1000));
+
+    lifecycle.markStopping();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    logger.info(
+      { phase: 'stopping', inFlight, shutdownTimeoutSeconds: config.shutdownTimeoutSeconds },
+      'stopped accepting connections; waiting for requests in flight',
+    );
+
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      new Promise<boolean>((resolve) => {
+        if (inFlight === 0) resolve(true);
+        idleWaiter = () => resolve(true);
+      }),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), config.shutdownTimeoutSeconds * 1000);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!finished) {
+      logger.warn({ phase: 'stopping', inFlight }, 'shutdown timeout reached; closing remaining connections');
+    }
+    server.closeAllConnections();
+    await closed;
+    await upstream.close().catch(() => undefined);
+    logger.info({ phase: 'stopped', clean: finished }, 'relay stopped');
+    return finished;
+  }
+
+  return { server, lifecycle, listen, shutdown };
+}

@@ -1,0 +1,232 @@
+import { Router } from 'itty-router';
+import { BodyTooLargeError, limitBody } from './body-limit.ts';
+import { publicUpstream, type RelayConfig } from './config.ts';
+import { downstreamResponseHeaders, type HeaderRecord, upstreamRequestHeaders } from './headers.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import type { RelayLogger, RelayMetrics, RouteLabel } from './observability.ts';
+import { redactQuery } from './redact.ts';
+import { requestIdFor } from './request-id.ts';
+import { errorResponse, jsonResponse, type ResponseClass } from './responses.ts';
+import { upstreamTarget } from './target.ts';
+import { type UpstreamClient, UpstreamError, type UpstreamErrorKind } from './upstream.ts';
+
+export interface RelayDeps {
+  upstream: UpstreamClient;
+  metrics: RelayMetrics;
+  log: RelayLogger;
+  lifecycle: Lifecycle;
+  version: string;
+  /** Milliseconds from an arbitrary origin; only differences are used. */
+  now?: () => number;
+  generateId?: () => string;
+  /** The Response class the hosting runtime sends fastest (on Node, @whatwg-node's). */
+  Response?: ResponseClass;
+}
+
+/** Facts about the connection that only the hosting runtime knows. */
+export interface RelayContext {
+  clientAddress?: string;
+}
+
+export type RelayHandler = (request: Request, context?: RelayContext) => Promise<Response>;
+
+/** Status logged for requests whose client went away before the response (nginx's convention). */
+const CLIENT_CLOSED = 499;
+
+const UPSTREAM_FAILURES: Record<UpstreamErrorKind, { status: number; code: string; message: string }> = {
+  connect: { status: 502, code: 'upstream_unavailable', message: 'The GPU server could not be reached.' },
+  reset: { status: 502, code: 'upstream_reset', message: 'The GPU server closed the connection before answering.' },
+  protocol: { status: 502, code: 'upstream_bad_response', message: 'The GPU server sent a malformed response.' },
+  timeout: { status: 504, code: 'upstream_timeout', message: 'The GPU server did not answer in time.' },
+  aborted: { status: CLIENT_CLOSED, code: 'client_closed_request', message: 'The client closed the request.' },
+};
+
+function declaresBody(request: Request): boolean {
+  if (request.method === 'GET' || request.method === 'HEAD' || request.body === null) return false;
+  if (request.headers.has('transfer-encoding')) return true;
+  const length = request.headers.get('content-length');
+  return length !== null && length !== '0';
+}
+
+/** Plain object when possible (fastest to write on Node); name/value pairs when a header repeats, so no runtime folds set-cookie. */
+function responseHeadersInit(headers: HeaderRecord): HeadersInit {
+  let repeated = false;
+  for (const name in headers) {
+    if (Array.isArray(headers[name])) {
+      repeated = true;
+      break;
+    }
+  }
+  if (!repeated) return headers as Record<string, string>;
+  const pairs: [string, string][] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (Array.isArray(value)) for (const item of value) pairs.push([name, item]);
+    else if (value !== undefined) pairs.push([name, value]);
+  }
+  return pairs;
+}
+
+export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayHandler {
+  const { metrics, log, lifecycle, upstream } = deps;
+  const now = deps.now ?? (() => performance.now());
+  const generateId = deps.generateId ?? (() => crypto.randomUUID());
+  const ResponseCtor = deps.Response ?? Response;
+  const upstreamName = publicUpstream(config.upstreamUrl);
+  const ownMethods = { allow: 'GET, HEAD' };
+
+  function pathOf(request: Request): { path: string; query: string } {
+    const url = new URL(request.url);
+    return { path: url.pathname, query: redactQuery(url.search) };
+  }
+
+  /** One log line and the metrics of a finished request. */
+  function record(request: Request, route: RouteLabel, status: number, startedAt: number, fields: Record<string, unknown>): void {
+    const seconds = (now() - startedAt) / 1000;
+    metrics.requestFinished(route, request.method, status, seconds);
+    const line = {
+      method: request.method,
+      route,
+      ...pathOf(request),
+      status,
+      durationMs: Math.round(seconds * 100_000) / 100,
+      ...fields,
+    };
+    if (route !== 'proxy') {
+      // Probes and scrapes arrive every few seconds; they are logged only at debug level.
+      log.debug(line, 'request');
+    } else if (fields.error !== undefined && status !== CLIENT_CLOSED) {
+      log.warn(line, 'request');
+    } else {
+      log.info(line, 'request');
+    }
+  }
+
+  function own(route: RouteLabel, respond: (request: Request) => Response | Promise<Response>) {
+    return async (request: Request) => {
+      const startedAt = now();
+      metrics.requestStarted(route);
+      const response =
+        request.method === 'GET' || request.method === 'HEAD'
+          ? await respond(request)
+          : errorResponse(ResponseCtor, 405, 'method_not_allowed', `${request.method} is not allowed here.`, ownMethods);
+      record(request, route, response.status, startedAt, {});
+      return response;
+    };
+  }
+
+  const livez = own('livez', () =>
+    lifecycle.shuttingDown
+      ? jsonResponse(ResponseCtor, 503, { status: 'shutting_down' })
+      : jsonResponse(ResponseCtor, 200, { status: 'alive' }),
+  );
+
+  const healthz = own('healthz', () => {
+    const phase = lifecycle.phase;
+    if (phase === 'draining' || phase === 'stopping') return jsonResponse(ResponseCtor, 503, { status: 'draining' });
+    const status = phase === 'ready' ? 200 : 503;
+    return jsonResponse(ResponseCtor, status, { status: phase, upstream: upstreamName, version: deps.version });
+  });
+
+  const metricsRoute = own('metrics', async () => {
+    const { contentType, body } = await metrics.render();
+    return new ResponseCtor(body, { status: 200, headers: { 'content-type': contentType, 'cache-control': 'no-store' } });
+  });
+
+  async function forward(request: Request, context: RelayContext | undefined): Promise<Response> {
+    const startedAt = now();
+    metrics.requestStarted('proxy');
+    const requestId = requestIdFor(request.headers.get('x-request-id'), generateId);
+    const idHeader = { 'x-request-id': requestId };
+
+    const fail = (status: number, code: string, message: string, error: string, extra: Record<string, string> = {}) => {
+      record(request, 'proxy', status, startedAt, { requestId, upstream: upstreamName, bytes: 0, error });
+      return errorResponse(ResponseCtor, status, code, message, { ...idHeader, ...extra });
+    };
+
+    let body: ReadableStream<Uint8Array> | null = null;
+    let limited: ReturnType<typeof limitBody> | undefined;
+    if (declaresBody(request)) {
+      const declared = request.headers.get('content-length');
+      if (declared !== null && !request.headers.has('transfer-encoding')) {
+        if (Number(declared) > config.maxBodyBytes) {
+          return fail(413, 'payload_too_large', `The request body exceeds ${config.maxBodyBytes} bytes.`, 'body_too_large', {
+            connection: 'close',
+          });
+        }
+        body = request.body;
+      } else {
+        limited = limitBody(request.body as ReadableStream<Uint8Array>, config.maxBodyBytes);
+        body = limited.stream;
+      }
+    }
+
+    const headers = upstreamRequestHeaders(request.headers, {
+      clientAddress: context?.clientAddress,
+      protocol: request.url.startsWith('https:') ? 'https' : 'http',
+      host: request.headers.get('host') ?? undefined,
+      requestId,
+      trustForwardedHeaders: config.trustForwardedHeaders,
+    });
+
+    let answer: Awaited<ReturnType<UpstreamClient>>;
+    try {
+      answer = await upstream({
+        target: upstreamTarget(config.upstreamUrl, request.url),
+        method: request.method,
+        headers,
+        body,
+        signal: request.signal,
+      });
+    } catch (err) {
+      if (limited?.exceeded || err instanceof BodyTooLargeError) {
+        return fail(413, 'payload_too_large', `The request body exceeds ${config.maxBodyBytes} bytes.`, 'body_too_large', {
+          connection: 'close',
+        });
+      }
+      const failure =
+        err instanceof UpstreamError
+          ? err
+          : new UpstreamError(request.signal.aborted ? 'aborted' : 'reset', String(err), { cause: err });
+      if (failure.kind !== 'aborted') metrics.upstreamError(failure.kind);
+      const { status, code, message } = UPSTREAM_FAILURES[failure.kind];
+      return fail(status, code, message, `${failure.kind}: ${failure.message}`);
+    }
+
+    let response: Response;
+    try {
+      response = new ResponseCtor(answer.body as BodyInit | null, {
+        status: answer.status,
+        headers: responseHeadersInit(downstreamResponseHeaders(answer.headers, requestId)),
+      });
+    } catch (err) {
+      (answer.body as { destroy?: () => void } | null)?.destroy?.();
+      metrics.upstreamError('protocol');
+      const { status, code, message } = UPSTREAM_FAILURES.protocol;
+      return fail(status, code, message, `protocol: ${String(err)}`);
+    }
+
+    void answer.done.then((outcome) => {
+      const error = outcome.error;
+      if (error && error.kind !== 'aborted') metrics.upstreamError(error.kind);
+      record(request, 'proxy', error?.kind === 'aborted' ? CLIENT_CLOSED : answer.status, startedAt, {
+        requestId,
+        upstream: upstreamName,
+        upstreamStatus: answer.status,
+        bytes: outcome.bytes,
+        ...(error ? { error: `${error.kind}: ${error.message}` } : {}),
+      });
+    });
+    return response;
+  }
+
+  const router = Router<Request, [RelayContext | undefined]>({
+    catch: (err: unknown, request: Request) => {
+      log.error({ err, method: request.method, ...pathOf(request) }, 'unhandled error');
+      return errorResponse(ResponseCtor, 500, 'internal_error', 'The relay failed to handle the request.');
+    },
+  });
+  router.all('/livez', livez).all('/healthz', healthz).all('/metrics', metricsRoute).all('*', forward);
+
+  return (request, context) => router.fetch(request, context) as Promise<Response>;
+}

@@ -1,0 +1,49 @@
+import type { HeaderRecord } from './headers.ts';
+import type { UpstreamTarget } from './target.ts';
+
+/**
+ * The relay core talks to the GPU host through this interface only, so the transport
+ * (undici on Node, anything else elsewhere) is chosen by the runtime that hosts the handler.
+ */
+export interface UpstreamRequest {
+  target: UpstreamTarget;
+  method: string;
+  headers: HeaderRecord;
+  /** Streamed to the upstream as it is read; null when the request has no body. */
+  body: ReadableStream<Uint8Array> | null;
+  /** Aborted when the client goes away; the client must then cancel the upstream exchange. */
+  signal: AbortSignal;
+}
+
+export interface BodyOutcome {
+  /** Bytes of the body that were delivered. */
+  bytes: number;
+  /** Set when the body did not complete. */
+  error?: UpstreamError;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: HeaderRecord;
+  /**
+   * Whatever the host runtime's Response constructor accepts as a streaming body, passed through
+   * untouched (never decoded). Null for HEAD, 204 and 304.
+   */
+  body: unknown;
+  /** Settles once the body has been fully delivered, cut off or abandoned. Never rejects. */
+  done: Promise<BodyOutcome>;
+}
+
+export type UpstreamClient = (request: UpstreamRequest) => Promise<UpstreamResponse>;
+
+/** connect: refused or unresolvable; timeout: connect, headers or idle gap; reset: connection broke; aborted: the client left. */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'protocol';
+
+export class UpstreamError extends Error {
+  readonly kind: UpstreamErrorKind;
+  constructor(kind: UpstreamErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UpstreamError';
+    this.kind = kind;
+  }
+}
