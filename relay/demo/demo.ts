@@ -6,7 +6,12 @@ import { startStandInGpuServer } from './gpu-server.ts';
 const gpu = await startStandInGpuServer(Number(process.env.DEMO_GPU_PORT ?? 8000));
 const relayPort = process.env.RELAY_PORT ?? '5010';
 const relay = spawn(process.execPath, [fileURLToPath(new URL('../node/main.ts', import.meta.url))], {
-  env: { ...process.env, RELAY_PORT: relayPort, TOKENPLACE_RELAY_UPSTREAM_URL: `http://127.0.0.1:${gpu.port}`, TOKENPLACE_RELAY_DRAIN_SECONDS: '0' },
+  env: {
+    ...process.env,
+    RELAY_PORT: relayPort,
+    TOKENPLACE_RELAY_UPSTREAM_URL: `http://127.0.0.1:${gpu.port}`,
+    TOKENPLACE_RELAY_DRAIN_SECONDS: '0',
+  },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 

@@ -42,7 +42,9 @@ export function startStandInGpuServer(port = 0, host = '127.0.0.1', tokenDelayMs
       }
       if (!body.stream) {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: REPLY } }] }));
+        res.end(
+          JSON.stringify({ object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: REPLY } }] }),
+        );
         return;
       }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });

@@ -9,7 +9,10 @@ function packageVersion(): string {
   if (process.env.TOKENPLACE_RELAY_VERSION) return process.env.TOKENPLACE_RELAY_VERSION;
   for (const candidate of ['../../package.json', '../../../package.json']) {
     try {
-      const manifest = JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      const manifest = JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (manifest.name === 'tokenplace-relay' && manifest.version) return manifest.version;
     } catch {
       // Not at this level; try the next.

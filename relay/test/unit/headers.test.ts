@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from '../../src/headers.ts';
+import { redactQuery } from '../../src/redact.ts';
+import { requestIdFor } from '../../src/request-id.ts';
+import { upstreamTarget } from '../../src/target.ts';
+
+const facts = {
+  clientAddress: '10.42.0.7',
+  protocol: 'http',
+  host: 'relay.example.org',
+  requestId: 'req-1',
+  trustForwardedHeaders: true,
+};
+
+describe('upstreamRequestHeaders', () => {
+  it('drops hop-by-hop headers, the headers Connection names, and the relay token', () => {
+    const incoming = new Headers({
+      connection: 'keep-alive, X-Session-Hop',
+      'x-session-hop': 'a',
+      'keep-alive': 'timeout=5',
+      'proxy-connection': 'keep-alive',
+      te: 'trailers',
+      trailer: 'x-checksum',
+      'transfer-encoding': 'chunked',
+      upgrade: 'h2c',
+      host: 'relay.example.org',
+      expect: '100-continue',
+      'x-relay-server-token': 'secret',
+      'content-type': 'application/json',
+      authorization: 'Bearer abc',
+    });
+    const out = upstreamRequestHeaders(incoming, facts);
+    expect(Object.keys(out).sort()).toEqual(
+      ['authorization', 'content-type', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id'].sort(),
+    );
+    expect(out.authorization).toBe('Bearer abc');
+  });
+
+  it('extends a trusted X-Forwarded chain', () => {
+    const incoming = new Headers({
+      'x-forwarded-for': '203.0.113.9',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'token.place',
+      'x-request-id': 'client-chosen',
+    });
+    const out = upstreamRequestHeaders(incoming, facts);
+    expect(out['x-forwarded-for']).toBe('203.0.113.9, 10.42.0.7');
+    expect(out['x-forwarded-proto']).toBe('https');
+    expect(out['x-forwarded-host']).toBe('token.place');
+    expect(out['x-request-id']).toBe('req-1');
+  });
+
+  it('replaces forwarded headers when they are not trusted', () => {
+    const incoming = new Headers({ 'x-forwarded-for': '1.2.3.4', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'spoofed' });
+    const out = upstreamRequestHeaders(incoming, { ...facts, trustForwardedHeaders: false });
+    expect(out['x-forwarded-for']).toBe('10.42.0.7');
+    expect(out['x-forwarded-proto']).toBe('http');
+    expect(out['x-forwarded-host']).toBe('relay.example.org');
+  });
+});
+
+describe('downstreamResponseHeaders', () => {
+  it('keeps end-to-end headers including every set-cookie and content-encoding, drops hop-by-hop', () => {
+    const out = downstreamResponseHeaders(
+      {
+        connection: 'close, x-internal',
+        'x-internal': 'yes',
+        'keep-alive': 'timeout=2',
+        'transfer-encoding': 'chunked',
+        trailer: 'x-sum',
+        upgrade: 'websocket',
+        'proxy-connection': 'close',
+        'content-encoding': 'gzip',
+        'content-length': '120',
+        'set-cookie': ['a=1', 'b=2'],
+      },
+      'req-9',
+    );
+    expect(out).toEqual({
+      'content-encoding': 'gzip',
+      'content-length': '120',
+      'set-cookie': ['a=1', 'b=2'],
+      'x-request-id': 'req-9',
+    });
+  });
+});
+
+describe('upstreamTarget', () => {
+  const upstream = new URL('http://gpu-server:8000');
+  it.each([
+    ['http://relay/v1/chat?stream=1', '/v1/chat?stream=1'],
+    ['http://relay//evil.example/x', '//evil.example/x'],
+    ['http://relay/a/../../etc/passwd', '/etc/passwd'],
+    ['http://relay/%2e%2e/%2e%2e/x', '/x'],
+    ['http://relay/@evil.example', '/@evil.example'],
+  ])('keeps %s on the upstream as %s', (requestUrl, path) => {
+    const target = upstreamTarget(upstream, requestUrl);
+    expect(target.origin).toBe('http://gpu-server:8000');
+    expect(target.path).toBe(path);
+    expect(new URL(target.origin + target.path).host).toBe('gpu-server:8000');
+  });
+
+  it('prefixes the upstream base path and cannot climb out of it', () => {
+    const base = new URL('http://gpu:9000/api/');
+    expect(upstreamTarget(base, 'http://relay/../../admin').path).toBe('/api/admin');
+    expect(upstreamTarget(new URL('http://gpu:9000/api'), 'http://relay/v1').path).toBe('/api/v1');
+  });
+});
+
+describe('requestIdFor', () => {
+  it('keeps a well-formed client id and replaces anything else', () => {
+    expect(requestIdFor('abc-123', () => 'gen')).toBe('abc-123');
+    expect(requestIdFor(null, () => 'gen')).toBe('gen');
+    expect(requestIdFor('has space', () => 'gen')).toBe('gen');
+    expect(requestIdFor('x'.repeat(200), () => 'gen')).toBe('gen');
+    expect(requestIdFor('line\nbreak', () => 'gen')).toBe('gen');
+  });
+});
+
+describe('redactQuery', () => {
+  it('masks values of secret-looking parameters only', () => {
+    expect(redactQuery('?token=abc&model=llama&api_key=k&Signature=s')).toBe('?token=***&model=llama&api_key=***&Signature=***');
+    expect(redactQuery('')).toBe('');
+  });
+});
