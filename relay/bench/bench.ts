@@ -1,0 +1,180 @@
+/**
+ * Throughput and latency of the same upstream reached (a) directly, (b) through nginx
+ * proxy_pass with upstream keep-alive (1 worker), (c) through the relay (1 process).
+ * Run with `npm run bench`; needs Debian's nginx and wrk. Writes docs/benchmarks.md.
+ *
+ *   BENCH_SECONDS      seconds per saturation run (default 10)
+ *   BENCH_CONNECTIONS  concurrent connections (default 50)
+ *   BENCH_WRITE=0      print the table without rewriting docs/benchmarks.md
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { findFreePort, waitForHttp } from './net.ts';
+import { replaceSection } from './report.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const PAYLOAD = 'x'.repeat(512);
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+function need(tool: string): string {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin']) {
+    try {
+      execFileSync('test', ['-x', join(dir, tool)]);
+      return join(dir, tool);
+    } catch {
+      // keep looking
+    }
+  }
+  process.stderr.write(`bench: ${tool} is not installed; on Debian: apt-get install -y nginx wrk\n`);
+  process.exit(2);
+}
+
+const children: ChildProcess[] = [];
+function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  return child;
+}
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+function nginxConfig(dir: string, server: string): string {
+  const path = join(dir, `${Math.random().toString(36).slice(2)}.conf`);
+  writeFileSync(
+    path,
+    `daemon off;
+worker_processes 1;
+pid ${path}.pid;
+error_log stderr error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir};
+  proxy_temp_path ${dir};
+  fastcgi_temp_path ${dir};
+  uwsgi_temp_path ${dir};
+  scgi_temp_path ${dir};
+  keepalive_requests 1000000;
+  ${server}
+}
+`,
+  );
+  return path;
+}
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+/** Saturation run with wrk (one thread, one core): the most a target can do here. */
+function wrk(url: string): Load {
+  const out = execFileSync(need('wrk'), ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', url], { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const percentile = (p: string) => {
+    const match = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    if (!match) throw new Error(`wrk output without ${p}%:\n${out}`);
+    const value = Number(match[1]);
+    return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
+  };
+  return { rps, p50: percentile('50'), p99: percentile('99') };
+}
+
+/** Fixed-rate run with autocannon, for latency at a given load rather than at saturation. */
+async function atRate(url: string, rate: number): Promise<Load> {
+  const result = await autocannon({ url, connections: 10, overallRate: rate, duration: SECONDS });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+function rssMb(pid: number): { current: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { current: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'relay-bench-'));
+const nginx = need('nginx');
+const upstreamPort = await findFreePort();
+const proxyPort = await findFreePort();
+const relayPort = await findFreePort();
+
+start(nginx, [
+  '-e',
+  'stderr',
+  '-c',
+  nginxConfig(
+    dir,
+    `server { listen 127.0.0.1:${upstreamPort}; location / { default_type text/plain; return 200 "${PAYLOAD}"; } }`,
+  ),
+]);
+start(nginx, [
+  '-e',
+  'stderr',
+  '-c',
+  nginxConfig(
+    dir,
+    `upstream gpu { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server { listen 127.0.0.1:${proxyPort}; location / { proxy_pass http://gpu; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+  ),
+]);
+const relay = start(process.execPath, [join(repoRoot, 'relay/node/main.ts')], {
+  ...process.env,
+  RELAY_HOST: '127.0.0.1',
+  RELAY_PORT: String(relayPort),
+  TOKENPLACE_RELAY_UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`,
+  TOKENPLACE_RELAY_DRAIN_SECONDS: '0',
+  NODE_ENV: 'production',
+});
+
+const direct = `http://127.0.0.1:${upstreamPort}/v1/models`;
+const viaNginx = `http://127.0.0.1:${proxyPort}/v1/models`;
+const viaRelay = `http://127.0.0.1:${relayPort}/v1/models`;
+await waitForHttp(direct);
+await waitForHttp(viaNginx);
+await waitForHttp(`http://127.0.0.1:${relayPort}/healthz`);
+
+// Warm up the relay's JIT and connection pool before measuring.
+await autocannon({ url: viaRelay, connections: CONNECTIONS, duration: 3 });
+
+const saturation = { direct: wrk(direct), nginx: wrk(viaNginx), relay: wrk(viaRelay) };
+const relayRss = rssMb(relay.pid as number);
+const half = Math.round(saturation.relay.rps / 2);
+const latency = { direct: await atRate(direct, half), relay: await atRate(viaRelay, half) };
+const relayRssAfter = rssMb(relay.pid as number);
+
+const fmt = (n: number, digits = 0) => n.toFixed(digits);
+const ratio = saturation.relay.rps / saturation.nginx.rps;
+const addedP99 = latency.relay.p99 - latency.direct.p99;
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+const table = [
+  `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpu}, Node ${process.versions.node}, ` +
+    `wrk 1 thread / ${CONNECTIONS} connections / ${SECONDS} s per row, ${PAYLOAD.length}-byte response from an nginx upstream.`,
+  '',
+  '| path | requests/s | p50 ms | p99 ms | vs nginx |',
+  '| --- | ---: | ---: | ---: | ---: |',
+  `| (a) direct to upstream | ${fmt(saturation.direct.rps)} | ${fmt(saturation.direct.p50, 2)} | ${fmt(saturation.direct.p99, 2)} | |`,
+  `| (b) nginx proxy_pass, keep-alive, 1 worker | ${fmt(saturation.nginx.rps)} | ${fmt(saturation.nginx.p50, 2)} | ${fmt(saturation.nginx.p99, 2)} | 1.00× |`,
+  `| (c) relay, 1 process | ${fmt(saturation.relay.rps)} | ${fmt(saturation.relay.p50, 2)} | ${fmt(saturation.relay.p99, 2)} | ${fmt(ratio, 2)}× |`,
+  '',
+  `At half the relay's maximum (${half} requests/s, autocannon, 10 connections): direct p99 ${fmt(latency.direct.p99, 2)} ms, ` +
+    `relay p99 ${fmt(latency.relay.p99, 2)} ms, so the relay adds **${fmt(addedP99, 2)} ms** at p99.`,
+  '',
+  `Relay RSS under load: ${fmt(relayRss.current)} MB after the saturation runs, ${fmt(relayRssAfter.peak)} MB peak (VmHWM).`,
+  '',
+  "Targets: relay throughput ≥ 0.5× nginx; p99 added latency < 5 ms at half the relay's maximum; RSS < 100 MB under load.",
+].join('\n');
+
+process.stdout.write(`${table}\n`);
+if (process.env.BENCH_WRITE !== '0') {
+  const file = join(repoRoot, 'docs/benchmarks.md');
+  replaceSection(file, 'Relay throughput', `Produced by \`npm run bench\`.\n\n${table}`);
+  process.stdout.write(`wrote ${file}\n`);
+}
+process.exit(0);
