@@ -52,6 +52,52 @@ describe('streaming through the real relay process', () => {
     await upstreamFinished.promise;
   });
 
+  it('holds the upstream back while the client does not read (backpressure), then delivers every byte', async () => {
+    const CHUNK = Buffer.alloc(64 * 1024, 'x');
+    const TOTAL = 48 * 1024 * 1024;
+    let written = 0;
+    // Resolves with the bytes the upstream had written once its writes have been blocked for a while.
+    const blocked = deferred<number>();
+    upstream.handle((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': TOTAL });
+      const pump = () => {
+        while (written < TOTAL) {
+          written += CHUNK.length;
+          if (!res.write(CHUNK)) {
+            const stalled = setTimeout(() => blocked.resolve(written), 300);
+            res.once('drain', () => {
+              clearTimeout(stalled);
+              pump();
+            });
+            return;
+          }
+        }
+        res.end();
+        blocked.resolve(written);
+      };
+      pump();
+    });
+
+    const opened = deferred<import('node:http').IncomingMessage>();
+    const req = httpRequest({ host: '127.0.0.1', port: relay.port, path: '/v1/blob', agent: false });
+    req.once('error', opened.reject);
+    req.once('response', (res) => opened.resolve(res));
+    req.end();
+    const res = await within(opened.promise, 3_000, 'response headers');
+    // Not reading: nothing consumes the body until the upstream has stalled.
+    const writtenWhileBlocked = await within(blocked.promise, 5_000, 'the upstream to be blocked or done');
+    // The kernel and stream buffers on both hops hold a few MB at most; a relay without backpressure takes it all.
+    expect(writtenWhileBlocked).toBeLessThan(TOTAL / 2);
+
+    let received = 0;
+    res.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    await within(new Promise((resolve) => res.once('end', resolve)), 5_000, 'the whole body once the client reads');
+    expect(received).toBe(TOTAL);
+  });
+
   it('streams the request body to the upstream before the client has finished sending it', async () => {
     const firstPart = deferred();
     upstream.handle((req, res, recorded) => {
