@@ -75,6 +75,19 @@ describe('bytes pass through untouched', () => {
     expect(res.body.equals(gzipped)).toBe(true);
   });
 
+  it('answers HEAD with the upstream content-length and no body', async () => {
+    upstream.handle((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 1234 });
+      res.end();
+    });
+    const res = await send(relay.port, { method: 'HEAD', path: '/v1/models' });
+    expect(upstream.requests.at(-1)?.method).toBe('HEAD');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-length']).toBe('1234');
+    expect(res.body.length).toBe(0);
+  });
+
   it('forwards a request body byte for byte, with its content-encoding', async () => {
     const body = gzipSync(payload());
     upstream.handle(echo);
