@@ -146,6 +146,25 @@ describe('streaming through the real relay process', () => {
     expect(line).toMatchObject({ route: 'proxy', path: '/v1/chat/completions', upstreamStatus: 200 });
   });
 
+  it('aborts the upstream request when the client disconnects in the middle of an upload', async () => {
+    const firstPart = deferred();
+    const upstreamAborted = deferred();
+    upstream.handle((req) => {
+      req.on('data', () => firstPart.resolve());
+      req.once('close', () => {
+        if (!req.complete) upstreamAborted.resolve();
+      });
+    });
+
+    const req = httpRequest({ host: '127.0.0.1', port: relay.port, method: 'POST', path: '/v1/upload', agent: false });
+    req.on('error', () => undefined);
+    req.write('part-one;');
+    await within(firstPart.promise, 3_000, 'the upstream to receive the first part of the upload');
+    req.destroy();
+
+    await within(upstreamAborted.promise, 3_000, 'the upstream to see the upload torn down before its end');
+  });
+
   it('closes the upstream request when the client disconnects before response headers', async () => {
     const arrived = deferred();
     const upstreamClosed = deferred();
