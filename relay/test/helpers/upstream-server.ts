@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { freePort } from './ports.ts';
 
 /** What the upstream saw of one request: exactly what arrived on its socket. */
@@ -89,3 +91,40 @@ export function startUpstream(): Promise<TestUpstream> {
 
 /** A port nothing listens on, for an upstream URL that refuses connections. */
 export const closedPort = freePort;
+
+/**
+ * A listener whose accept queue is full, so a new connection attempt gets no answer at all
+ * (Linux drops the SYN): the upstream connect timeout's case. A child process listens with
+ * a backlog of 1 and blocks its event loop; two connections fill the queue.
+ */
+export async function startUnreachableUpstream(): Promise<{ port: number; close(): void }> {
+  const script = `const server = require('node:net').createServer();
+server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+  process.stdout.write(server.address().port + '\\n');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30000);
+});`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.stdout.once('data', (line: Buffer) => resolve(Number(line.toString().trim())));
+  });
+  const fillers: Socket[] = [];
+  const close = () => {
+    for (const socket of fillers) socket.destroy();
+    child.kill('SIGKILL');
+  };
+  try {
+    for (let i = 0; i < 2; i++) {
+      const socket = connect(port, '127.0.0.1');
+      fillers.push(socket);
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('error', reject);
+      });
+    }
+  } catch (err) {
+    close();
+    throw err;
+  }
+  return { port, close };
+}

@@ -3,7 +3,7 @@ import { deferred, eventually, within } from '../helpers/async.ts';
 import { type ClientResponse, getJson, openStream, send } from '../helpers/http-client.ts';
 import { sampleValue, scrape } from '../helpers/metrics.ts';
 import { type RelayProcess, startRelay, stopAllRelays } from '../helpers/relay-process.ts';
-import { closedPort, echo, startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
+import { closedPort, echo, startUnreachableUpstream, startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
 
 const HEADERS_TIMEOUT_MS = 400;
 const IDLE_TIMEOUT_MS = 400;
@@ -84,6 +84,25 @@ describe('upstream failures become clear JSON errors and never take the relay do
     expectJsonError(res, 502, 'upstream_bad_response');
     expect(await upstreamErrors(relay, 'protocol')).toBe(before + 1);
     await expectHealthy(relay);
+  });
+
+  it('answers 504 upstream_timeout when the connection to the upstream cannot be opened in time', async () => {
+    const unreachable = await startUnreachableUpstream();
+    try {
+      const connectRelay = await startRelay({
+        TOKENPLACE_RELAY_UPSTREAM_URL: `http://127.0.0.1:${unreachable.port}`,
+        TOKENPLACE_RELAY_UPSTREAM_CONNECT_TIMEOUT_MS: '300',
+      });
+      const res = await send(connectRelay.port, { path: '/v1/models', headers: { 'x-request-id': 'connect-timeout-1' } });
+      expectJsonError(res, 504, 'upstream_timeout');
+      const line = await connectRelay.waitForLog((l) => l.requestId === 'connect-timeout-1', 3_000, 'the log line');
+      expect(line.error).toMatch(/CONNECT_TIMEOUT/);
+      expect(await upstreamErrors(connectRelay, 'timeout')).toBe(1);
+      await expectHealthy(connectRelay);
+      await connectRelay.stop();
+    } finally {
+      unreachable.close();
+    }
   });
 
   it('answers 504 upstream_timeout when the upstream sends no headers in time, and drops the upstream request', async () => {
