@@ -59,7 +59,8 @@ describe('graceful shutdown of the real process', () => {
   it('on SIGTERM: readiness 503 during the drain, in-flight request completes, then exit 0 with each phase logged', async () => {
     const relay = await startRelay({
       TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url,
-      TOKENPLACE_RELAY_DRAIN_SECONDS: '1',
+      // Long enough for the probes below to run inside the drain even on a busy machine.
+      TOKENPLACE_RELAY_DRAIN_SECONDS: '2',
       TOKENPLACE_RELAY_SHUTDOWN_TIMEOUT_SECONDS: '5',
     });
     const upstreamStream = heldStream();
@@ -86,7 +87,7 @@ describe('graceful shutdown of the real process', () => {
     expect(duringDrain.status).toBe(200);
 
     // After the drain: no new connections, but the request in flight is still being answered.
-    await relay.waitForLog(phase('stopping'), 3_000, 'the stopping log line');
+    await relay.waitForLog(phase('stopping'), 4_000, 'the stopping log line');
     expect(await refusesConnections(relay.port)).toBe(true);
     expect(relay.child.exitCode).toBeNull();
     upstreamStream.release();
