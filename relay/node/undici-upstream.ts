@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher, errors } from 'undici';
 import type { HeaderRecord } from '../src/headers.ts';
 import {
   type BodyOutcome,
@@ -28,6 +28,13 @@ function errorCode(err: unknown): string | undefined {
   return cause && cause !== err ? errorCode(cause) : undefined;
 }
 
+/** undici's parser errors often carry no code (it looks the numeric llhttp error up in a name-to-number table), so they are recognised by class. */
+function isParserError(err: unknown): boolean {
+  if (err instanceof errors.HTTPParserError) return true;
+  const cause = (err as { cause?: unknown })?.cause;
+  return cause !== undefined && cause !== err && isParserError(cause);
+}
+
 export function classifyUndiciError(err: unknown, aborted: boolean): UpstreamError {
   if (err instanceof UpstreamError) return err;
   const code = errorCode(err) ?? '';
@@ -37,7 +44,12 @@ export function classifyUndiciError(err: unknown, aborted: boolean): UpstreamErr
   else if (CONNECT_CODES.has(code)) kind = 'connect';
   else if (TIMEOUT_CODES.has(code)) kind = 'timeout';
   else if (RESET_CODES.has(code)) kind = 'reset';
-  else if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')
+  else if (
+    code.startsWith('HPE_') ||
+    code === 'UND_ERR_INFO' ||
+    code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
+    isParserError(err)
+  )
     kind = 'protocol';
   else kind = 'reset';
   return new UpstreamError(kind, code ? `${code}: ${message}` : message, { cause: err });
