@@ -7,20 +7,26 @@ export function runningInCi(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /**
- * Call at the top level of a container test file. With an engine it returns a Docker client. Without
- * one it returns undefined and registers a test that fails under CI=true (CI must prove the image) and
- * is skipped elsewhere, with one line on stderr saying why.
+ * Call at the top level of a container test file. With an engine (and whatever else `missing` finds
+ * absent: one phrase per missing thing) it returns a Docker client. Otherwise it returns undefined and
+ * registers a test that fails under CI=true (CI must prove the image) and is skipped elsewhere, with
+ * one line on stderr saying why.
  */
-export async function dockerOrSkip(suite: string): Promise<Docker | undefined> {
+export async function dockerOrSkip(
+  suite: string,
+  missing: () => Promise<string[]> = async () => [],
+): Promise<Docker | undefined> {
   const lookup = await findDockerEngine();
-  if (lookup.ok) return new Docker(lookup.engine);
+  const reasons = lookup.ok ? await missing() : [lookup.reason];
+  if (lookup.ok && reasons.length === 0) return new Docker(lookup.engine);
+  const reason = reasons.join('; ');
   if (runningInCi()) {
-    it(`${suite}: needs a Docker engine (CI=true makes a missing engine a failure)`, () => {
-      throw new Error(`${lookup.reason}. .ci/run installs and starts Debian's docker.io.`);
+    it(`${suite}: has what it needs (CI=true makes anything missing a failure)`, () => {
+      throw new Error(`${reason}. .ci/run installs and starts all of it.`);
     });
   } else {
-    process.stderr.write(`\n[${suite}] SKIPPED: ${lookup.reason}. Run .ci/run, or start dockerd, to run these tests.\n`);
-    it.skip(`${suite}: skipped, ${lookup.reason}`, () => undefined);
+    process.stderr.write(`\n[${suite}] SKIPPED: ${reason}. Run .ci/run (as root, Debian) to set it up and run these tests.\n`);
+    it.skip(`${suite}: skipped, ${reason}`, () => undefined);
   }
   return undefined;
 }
