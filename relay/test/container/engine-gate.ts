@@ -19,14 +19,15 @@ export async function dockerOrSkip(
   const lookup = await findDockerEngine();
   const reasons = lookup.ok ? await missing() : [lookup.reason];
   if (lookup.ok && reasons.length === 0) return new Docker(lookup.engine);
-  const reason = reasons.join('; ');
+  const trimmed = reasons.join('; ').replace(/[.\s]+$/, '');
+  const reason = /[?!]$/.test(trimmed) ? trimmed : `${trimmed}.`;
   if (runningInCi()) {
     it(`${suite}: has what it needs (CI=true makes anything missing a failure)`, () => {
-      throw new Error(`${reason}. .ci/run installs and starts all of it.`);
+      throw new Error(`${reason} .ci/run installs and starts all of it.`);
     });
   } else {
-    process.stderr.write(`\n[${suite}] SKIPPED: ${reason}. Run .ci/run (as root, Debian) to set it up and run these tests.\n`);
-    it.skip(`${suite}: skipped, ${reason}`, () => undefined);
+    process.stderr.write(`\n[${suite}] SKIPPED: ${reason} Run .ci/run (as root, Debian) to set it up and run these tests.\n`);
+    it.skip(`${suite}: skipped, ${trimmed}`, () => undefined);
   }
   return undefined;
 }
