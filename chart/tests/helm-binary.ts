@@ -9,13 +9,13 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { createWriteStream, rmSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createWriteStream } from 'node:fs';
 import yauzl from 'yauzl';
 
 const run = promisify(execFile);
@@ -168,9 +168,46 @@ export interface HelmResult {
   stderr: string;
 }
 
-/** Runs helm with its own HOME-like dirs under .tools so no user config or cache leaks in. */
+/**
+ * A kubeconfig whose only cluster is a closed loopback port: a helm command that tried to reach a
+ * cluster fails at once instead of talking to whatever the machine's kubeconfig names.
+ */
+async function writeIsolatedKubeconfig(home: string): Promise<string> {
+  // One file per process, so parallel test workers never read a half-written one.
+  const path = join(home, `kubeconfig-${process.pid}.yaml`);
+  await mkdir(home, { recursive: true });
+  await writeFile(
+    path,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters: [{name: none, cluster: {server: "https://127.0.0.1:9"}}]',
+      'contexts: [{name: none, context: {cluster: none, user: none}}]',
+      'users: [{name: none, user: {}}]',
+      'current-context: none',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  process.once('exit', () => rmSync(path, { force: true }));
+  return path;
+}
+
+const kubeconfigs = new Map<string, Promise<string>>();
+
+function isolatedKubeconfig(home: string): Promise<string> {
+  let path = kubeconfigs.get(home);
+  if (!path) {
+    path = writeIsolatedKubeconfig(home);
+    kubeconfigs.set(home, path);
+  }
+  return path;
+}
+
+/** Runs helm with its own home, config and cache under .tools, and no reachable cluster. */
 export async function runHelm(helm: HelmBinary, args: readonly string[], options: { cwd?: string } = {}): Promise<HelmResult> {
   const home = join(TOOLS_DIR, `helm-home-v${helm.major}`);
+  const kubeconfig = await isolatedKubeconfig(home);
   const child = spawn(helm.path, args, {
     cwd: options.cwd ?? REPO_ROOT,
     env: {
@@ -179,6 +216,7 @@ export async function runHelm(helm: HelmBinary, args: readonly string[], options
       HELM_CACHE_HOME: join(home, 'cache'),
       HELM_CONFIG_HOME: join(home, 'config'),
       HELM_DATA_HOME: join(home, 'data'),
+      KUBECONFIG: kubeconfig,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,41 @@
+import { readdir } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { findHelm, type HelmMajor } from './helm-binary.ts';
+import { EXAMPLES_DIR, helmLint, REQUIRED_VALUES, type RenderCase } from './render.ts';
+
+const EXAMPLE_FILES = [
+  'relay-family.values.yaml',
+  'relay-personal.values.yaml',
+  'tokenplace-relay.values.dev.yaml',
+  'tokenplace-relay.values.staging.yaml',
+];
+
+const LINT_CASES: Array<[string, RenderCase]> = [
+  ['defaults plus the required values', { values: [REQUIRED_VALUES] }],
+  ...EXAMPLE_FILES.map((file): [string, RenderCase] => [file, { exampleFiles: [file] }]),
+];
+
+describe('docs/examples', () => {
+  it('holds exactly the four example values files, all linted below', async () => {
+    const files = (await readdir(EXAMPLES_DIR)).filter((f) => f.endsWith('.yaml')).sort();
+    expect(files).toEqual(EXAMPLE_FILES);
+  });
+});
+
+for (const major of [4, 3] as HelmMajor[]) {
+  describe(`helm lint --strict under Helm ${major}`, () => {
+    it.each(LINT_CASES)('%s', async (_name, spec) => {
+      const helm = await findHelm(major);
+      const result = await helmLint(helm, spec);
+      expect(result.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+      expect(result.stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
+      expect(result.code).toBe(0);
+    });
+
+    it('fails on the defaults alone, naming the required GPU host', async () => {
+      const result = await helmLint(await findHelm(major), {});
+      expect(result.code).not.toBe(0);
+      expect(`${result.stdout}${result.stderr}`).toMatch(/gpuExternalName[./]host/);
+    });
+  });
+}
