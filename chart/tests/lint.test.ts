@@ -1,7 +1,11 @@
-import { readdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { findHelm, type HelmMajor } from './helm-binary.ts';
-import { EXAMPLES_DIR, helmLint, REQUIRED_VALUES, type RenderCase } from './render.ts';
+import { findHelm, type HelmMajor, runHelm } from './helm-binary.ts';
+import { CHART_DIR, EXAMPLES_DIR, helmLint, REQUIRED_VALUES, type RenderCase } from './render.ts';
 
 const EXAMPLE_FILES = [
   'relay-family.values.yaml',
@@ -39,3 +43,23 @@ for (const major of [4, 3] as HelmMajor[]) {
     });
   });
 }
+
+describe('helm package', () => {
+  it("packs the templates and the helm test, but not the chart's own TypeScript tests", async () => {
+    const out = await mkdtemp(join(tmpdir(), 'relay-chart-package-'));
+    try {
+      const result = await runHelm(await findHelm(4), ['package', CHART_DIR, '--destination', out]);
+      expect(result.code, result.stderr).toBe(0);
+      const [archive] = await readdir(out);
+      expect(archive).toMatch(/^tokenplace-relay-\d+\.\d+\.\d+\.tgz$/);
+      const { stdout } = await promisify(execFile)('tar', ['-tzf', join(out, archive)]);
+      const files = stdout.trim().split('\n');
+      expect(files).toContain('tokenplace-relay/values.schema.json');
+      expect(files).toContain('tokenplace-relay/README.md');
+      expect(files).toContain('tokenplace-relay/templates/tests/test-connection.yaml');
+      expect(files.filter((f) => f.endsWith('.ts'))).toEqual([]);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+});
