@@ -1,0 +1,103 @@
+/** The values matrix the chart is rendered with; each case is rendered once per Helm version. */
+import { REQUIRED_VALUES, type RenderCase } from './render.ts';
+
+export const SERVER_TOKEN = 's3cr3t-relay-token-do-not-leak';
+export const DIGEST = `sha256:${'ab12'.repeat(16)}`;
+
+export const CASES = {
+  defaults: { values: [REQUIRED_VALUES] },
+  everything: {
+    values: [
+      REQUIRED_VALUES,
+      {
+        image: { tag: '1.2.3' },
+        ingress: {
+          enabled: true,
+          clusterIssuer: 'letsencrypt-production',
+          annotations: { 'traefik.ingress.kubernetes.io/router.entrypoints': 'websecure' },
+          hosts: [{ host: 'relay.example.org', paths: [{ path: '/', pathType: 'Prefix' }] }],
+          tls: [{ secretName: 'relay-example-org-tls', hosts: ['relay.example.org'] }],
+        },
+        serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
+        prometheusRule: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
+        autoscaling: { enabled: true, minReplicas: 2, maxReplicas: 5 },
+        podDisruptionBudget: { enabled: true },
+        serviceAccount: { create: true, annotations: { 'example.org/role': 'relay' } },
+        secret: { create: true, serverToken: SERVER_TOKEN },
+        env: { maxConnections: 4096, logLevel: 'debug' },
+        extraEnv: [
+          { name: 'CLOUD_REGION', value: 'eu-west-1' },
+          { name: 'CLOUD_KEY', valueFrom: { secretKeyRef: { name: 'cloud-credentials', key: 'key' } } },
+        ],
+        extraEnvFrom: [
+          { secretRef: { name: 'cloud-credentials' } },
+          { configMapRef: { name: 'cloud-settings' }, prefix: 'CLOUD_' },
+        ],
+        podAnnotations: { 'example.org/team': 'gpu' },
+        podLabels: { 'example.org/tier': 'edge' },
+        commonLabels: { 'example.org/owner': 'family' },
+        nodeSelector: { 'kubernetes.io/arch': 'arm64' },
+        tolerations: [{ key: 'pi', operator: 'Exists', effect: 'NoSchedule' }],
+        priorityClassName: 'relay-critical',
+        imagePullSecrets: ['ghcr-pull'],
+      },
+    ],
+  },
+  headless: {
+    values: [{ gpuExternalName: { host: 'gpu.home.arpa', headless: { enabled: true, ips: ['192.168.1.50', 'fd00::50'] } } }],
+  },
+  digest: { values: [REQUIRED_VALUES, { image: { tag: '9.9.9', digest: DIGEST } }] },
+  loadBalancer: {
+    values: [
+      REQUIRED_VALUES,
+      {
+        service: {
+          type: 'LoadBalancer',
+          port: 8081,
+          annotations: { 'metallb.universe.tf/address-pool': 'home' },
+          loadBalancerSourceRanges: ['192.168.1.0/24'],
+          externalTrafficPolicy: 'Local',
+        },
+      },
+    ],
+  },
+  customPorts: {
+    values: [REQUIRED_VALUES, { env: { port: 6000 }, service: { port: 8080 }, gpuExternalName: { name: 'gpu-box', port: 9000 } }],
+  },
+  upstreamUrl: { values: [REQUIRED_VALUES, { env: { upstream: { url: 'https://gpu.example.net:8443/base' } } }] },
+  twoReplicasPdb: { values: [REQUIRED_VALUES, { replicaCount: 2, podDisruptionBudget: { enabled: true } }] },
+  oneReplicaPdb: { values: [REQUIRED_VALUES, { replicaCount: 1, podDisruptionBudget: { enabled: true } }] },
+  autoscaleFromOnePdb: {
+    values: [
+      REQUIRED_VALUES,
+      { autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 3 }, podDisruptionBudget: { enabled: true } },
+    ],
+  },
+  autoscaleToOnePdb: {
+    values: [
+      REQUIRED_VALUES,
+      { autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 1 }, podDisruptionBudget: { enabled: true } },
+    ],
+  },
+  networkPolicyOff: { values: [{ gpuExternalName: { host: 'gpu.home.arpa' }, networkPolicy: { enabled: false } }] },
+  graceJustEnough: { values: [REQUIRED_VALUES, { terminationGracePeriodSeconds: 26 }] },
+  otherHost: {
+    values: [
+      REQUIRED_VALUES,
+      {
+        ingress: {
+          enabled: true,
+          hosts: [{ host: 'relay.other.test' }],
+          tls: [{ secretName: 'other-tls', hosts: ['relay.other.test'] }],
+        },
+      },
+    ],
+  },
+  dev: { exampleFiles: ['tokenplace-relay.values.dev.yaml'] },
+  staging: { exampleFiles: ['tokenplace-relay.values.staging.yaml'] },
+  personal: { release: 'relay-personal', exampleFiles: ['relay-personal.values.yaml'] },
+  family: { release: 'relay-family', exampleFiles: ['relay-family.values.yaml'] },
+} satisfies Record<string, RenderCase>;
+
+export type CaseName = keyof typeof CASES;
+export const CASE_NAMES = Object.keys(CASES) as CaseName[];
