@@ -3,7 +3,7 @@
  * throw-away kind cluster. The orchestration takes its command runner as a parameter so it is
  * unit-tested without kind; `e2e-kind.ts` wires it to real processes.
  */
-import { CLUSTER_STEPS } from '../src/cluster/checks.ts';
+import { CLUSTER_STEPS, type ClusterStep } from '../src/cluster/checks.ts';
 import type { CommandOutput } from '../src/cluster/judge.ts';
 import { formatReport, runClusterSteps, type StepReport, summarizeCluster } from '../src/cluster/run.ts';
 import { defaultScenario } from '../src/cluster/scenario.ts';
@@ -92,6 +92,7 @@ export async function runKindE2e(
   files: KindFiles,
   log: (line: string) => void,
   standinContext: readonly string[],
+  steps: readonly ClusterStep[] = CLUSTER_STEPS,
 ): Promise<{ reports: StepReport[]; summary: string }> {
   const version = parseKindVersion((await must(exec, 'kind version', 'kind', ['version'])).stdout);
   if (!atLeast(version, MIN_KIND_VERSION)) {
@@ -161,7 +162,7 @@ export async function runKindE2e(
     const reports = await runClusterSteps(
       scenario,
       (_id, script) => exec('sh', ['-c', script], { env: { KUBECONFIG: kubeconfig } }),
-      CLUSTER_STEPS,
+      steps,
       (report) => {
         log(formatReport(report));
         if (report.output) log(report.output);
