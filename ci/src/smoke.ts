@@ -30,11 +30,14 @@ export function smokeScript(baseUrl: string, readySeconds = 60): string {
   if (!/^http:\/\/[a-z0-9.-]+:\d+$/.test(baseUrl))
     throw new Error(`smoke: base URL ${JSON.stringify(baseUrl)} must be http://host:port`);
   const requests = SMOKE_REQUESTS.map(
-    (r) => `code=$(curl -sS -o /tmp/body -w '%{http_code}' --max-time 10 "${baseUrl}${r.path}" 2>/tmp/err) || code=000
+    (r) => `code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 "${baseUrl}${r.path}" 2>"$err") || code=000
 echo "HTTP name=${r.name} status=$code"
-cat /tmp/body /tmp/err 2>/dev/null | head -n 400 | sed 's/^/  | /'`,
+# awk ends an unterminated last line, so the next HTTP header starts on its own line.
+cat "$body" "$err" | head -n 400 | awk '{ print "  | " $0 }'`,
   ).join('\n');
   return `set -u
+body=$(mktemp); err=$(mktemp)
+trap 'rm -f "$body" "$err"' EXIT
 waited=0
 until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${baseUrl}/healthz")" = 200 ]; do
   [ "$waited" -ge ${readySeconds} ] && break
