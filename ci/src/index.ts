@@ -307,6 +307,8 @@ helm push /out/*.tgz '${target}' 2>&1`,
     return dag
       .container()
       .from(IMAGES.node)
+      // curl: the pipeline's own smoke-judge tests drive the relay with it, as the smoke function does.
+      .withExec(['sh', '-c', 'apt-get update -qq && apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null'])
       .withMountedCache('/root/.npm', dag.cacheVolume('tokenplace-relay-npm'))
       .withDirectory('/src', source)
       .withWorkdir('/src')
