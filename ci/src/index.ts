@@ -304,14 +304,20 @@ helm push /out/*.tgz '${target}' 2>&1`,
   }
 
   private node(source: Directory): Container {
-    return dag
-      .container()
-      .from(IMAGES.node)
-      // curl: the pipeline's own smoke-judge tests drive the relay with it, as the smoke function does.
-      .withExec(['sh', '-c', 'apt-get update -qq && apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null'])
-      .withMountedCache('/root/.npm', dag.cacheVolume('tokenplace-relay-npm'))
-      .withDirectory('/src', source)
-      .withWorkdir('/src')
-      .withExec([...PROJECT.install]);
+    return (
+      dag
+        .container()
+        .from(IMAGES.node)
+        // curl: the pipeline's own smoke-judge tests drive the relay with it, as the smoke function does.
+        .withExec([
+          'sh',
+          '-c',
+          'apt-get update -qq && apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null',
+        ])
+        .withMountedCache('/root/.npm', dag.cacheVolume('tokenplace-relay-npm'))
+        .withDirectory('/src', source)
+        .withWorkdir('/src')
+        .withExec([...PROJECT.install])
+    );
   }
 }

