@@ -1,0 +1,72 @@
+/**
+ * The chart's value keys the pipeline sets, in one place. If the chart renames a key, change it
+ * here only; `e2eValues` and `setJsonArgs` build everything the pipeline passes to helm from these.
+ */
+export const VALUE_KEYS = {
+  imageRepository: 'image.repository',
+  imageTag: 'image.tag',
+  imageDigest: 'image.digest',
+  imagePullPolicy: 'image.pullPolicy',
+  gpuHost: 'gpuExternalName.host',
+  gpuPort: 'gpuExternalName.port',
+  gpuServiceName: 'gpuExternalName.name',
+  gpuHeadlessEnabled: 'gpuExternalName.headless.enabled',
+  networkPolicyEnabled: 'networkPolicy.enabled',
+  networkPolicyGpuCidrs: 'networkPolicy.gpuServer.cidrs',
+  /** Labels of the namespace allowed to reach the relay (Traefik's), as a map matched by namespaceSelector. */
+  networkPolicyIngressNamespaceLabels: 'networkPolicy.ingressNamespaceLabels',
+  ingressEnabled: 'ingress.enabled',
+  replicaCount: 'replicaCount',
+  serviceMonitorEnabled: 'serviceMonitor.enabled',
+} as const;
+
+/** The chart's name; with a release name that contains it, the standard fullname helper yields the release name. */
+export const CHART_NAME = 'tokenplace-relay';
+
+/** Name of the Deployment and the relay Service for a release, per the chart's fullname helper. */
+export function relayFullname(release: string): string {
+  return release.includes(CHART_NAME) ? release : `${release}-${CHART_NAME}`;
+}
+
+export interface E2eValueInputs {
+  imageRepository: string;
+  imageTag: string;
+  pullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  gpuHost: string;
+  gpuPort: number;
+  gpuServiceName: string;
+  ingressNamespaceLabels: Record<string, string>;
+  replicas: number;
+}
+
+/** Values for an e2e install, as `key=JSON` pairs for `helm --set-json` (the GPU CIDR is added at run time). */
+export function e2eValues(v: E2eValueInputs): [string, unknown][] {
+  return [
+    [VALUE_KEYS.imageRepository, v.imageRepository],
+    [VALUE_KEYS.imageTag, v.imageTag],
+    [VALUE_KEYS.imageDigest, ''],
+    [VALUE_KEYS.imagePullPolicy, v.pullPolicy],
+    [VALUE_KEYS.gpuHost, v.gpuHost],
+    [VALUE_KEYS.gpuPort, v.gpuPort],
+    [VALUE_KEYS.gpuServiceName, v.gpuServiceName],
+    [VALUE_KEYS.gpuHeadlessEnabled, false],
+    [VALUE_KEYS.networkPolicyEnabled, true],
+    [VALUE_KEYS.networkPolicyIngressNamespaceLabels, v.ingressNamespaceLabels],
+    [VALUE_KEYS.ingressEnabled, false],
+    [VALUE_KEYS.replicaCount, v.replicas],
+    [VALUE_KEYS.serviceMonitorEnabled, false],
+  ];
+}
+
+/** `--set-json key=value` arguments; each value is JSON, so strings, numbers and maps keep their types. */
+export function setJsonArgs(pairs: [string, unknown][]): string[] {
+  return pairs.flatMap(([key, value]) => ['--set-json', `${key}=${JSON.stringify(value)}`]);
+}
+
+/** Values that make `helm lint` render the chart (only the GPU host is required). */
+export const LINT_SET_ARGS = [
+  '--set',
+  `${VALUE_KEYS.gpuHost}=gpu.example.internal`,
+  '--set-json',
+  `${VALUE_KEYS.networkPolicyGpuCidrs}=["192.0.2.10/32"]`,
+];

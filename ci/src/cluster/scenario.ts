@@ -1,0 +1,93 @@
+import { relayFullname } from '../chart-values.ts';
+
+/** Everything the cluster checks need to know about one e2e run, on k3s (Dagger) or kind. */
+export interface Scenario {
+  /** Namespace the chart is installed into. */
+  namespace: string;
+  /** Stands in for Traefik's namespace: the only one the NetworkPolicy admits. */
+  ingressNamespace: string;
+  /** A namespace that must not reach the relay. */
+  outsiderNamespace: string;
+  /** Where the stand-in GPU server and a second, forbidden target run. */
+  gpuNamespace: string;
+  release: string;
+  /** Path of the chart as seen by the shell that runs the checks. */
+  chartPath: string;
+  relayImage: { repository: string; tag: string; pullPolicy: 'Always' | 'IfNotPresent' | 'Never' };
+  standinImage: string;
+  probeImage: string;
+  standinPullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  gpuServiceName: string;
+  gpuPort: number;
+  relayPort: number;
+  replicas: number;
+  /** Lower-case letters and digits; keeps probe pod names of concurrent runs apart. */
+  runId: string;
+  timeouts: { rolloutSeconds: number; podSeconds: number; loadSeconds: number };
+}
+
+export const STANDIN_NAME = 'gpu-standin';
+export const FORBIDDEN_NAME = 'not-the-gpu';
+
+export function defaultScenario(
+  overrides: Partial<Scenario> & Pick<Scenario, 'chartPath' | 'relayImage' | 'standinImage' | 'probeImage' | 'runId'>,
+): Scenario {
+  const scenario: Scenario = {
+    namespace: 'tokenplace-e2e',
+    ingressNamespace: 'e2e-traefik',
+    outsiderNamespace: 'e2e-outsider',
+    gpuNamespace: 'e2e-gpu',
+    release: 'tokenplace-relay',
+    standinPullPolicy: 'IfNotPresent',
+    gpuServiceName: 'gpu-server',
+    gpuPort: 8000,
+    relayPort: 5010,
+    replicas: 2,
+    timeouts: { rolloutSeconds: 240, podSeconds: 120, loadSeconds: 90 },
+    ...overrides,
+  };
+  validateScenario(scenario);
+  return scenario;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export function validateScenario(s: Scenario): void {
+  for (const [name, value] of [
+    ['namespace', s.namespace],
+    ['ingressNamespace', s.ingressNamespace],
+    ['outsiderNamespace', s.outsiderNamespace],
+    ['gpuNamespace', s.gpuNamespace],
+    ['release', s.release],
+    ['gpuServiceName', s.gpuServiceName],
+  ] as const) {
+    if (!DNS_LABEL.test(value) || value.length > 53)
+      throw new Error(`e2e scenario: ${name} ${JSON.stringify(value)} is not a DNS label`);
+  }
+  if (!/^[a-z0-9]{1,12}$/.test(s.runId))
+    throw new Error(`e2e scenario: runId ${JSON.stringify(s.runId)} must be 1-12 lower-case letters or digits`);
+  if (s.replicas < 2) throw new Error('e2e scenario: replicas must be at least 2 so a rolling restart can keep serving');
+  for (const [name, port] of [
+    ['gpuPort', s.gpuPort],
+    ['relayPort', s.relayPort],
+  ] as const) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`e2e scenario: ${name} ${port} is not a TCP port`);
+  }
+}
+
+export function fullname(s: Scenario): string {
+  return relayFullname(s.release);
+}
+
+export function relayServiceHost(s: Scenario): string {
+  return `${fullname(s)}.${s.namespace}.svc.cluster.local`;
+}
+
+export function standinHost(s: Scenario): string {
+  return `${STANDIN_NAME}.${s.gpuNamespace}.svc.cluster.local`;
+}
+
+/** The chart's namespaceSelector labels for the ingress namespace (the API server sets this label on every namespace). */
+export function ingressNamespaceLabels(s: Scenario): Record<string, string> {
+  return { 'kubernetes.io/metadata.name': s.ingressNamespace };
+}

@@ -1,0 +1,323 @@
+/**
+ * The tokenplace-relay pipeline: build, check and publish the relay image and its Helm chart.
+ *
+ * Every function takes the repository from its root by default (node_modules and .git left out),
+ * so `dagger call test` works from a checkout with no arguments.
+ */
+import {
+  argument,
+  type Container,
+  type Directory,
+  dag,
+  func,
+  type GitRepository,
+  object,
+  type Platform,
+  ReturnType,
+  type Secret,
+  type Service,
+} from '@dagger.io/dagger';
+import { LINT_SET_ARGS } from './chart-values.ts';
+import { CLUSTER_STEPS } from './cluster/checks.ts';
+import { formatReport, runClusterSteps, summarizeCluster } from './cluster/run.ts';
+import { defaultScenario } from './cluster/scenario.ts';
+import { IMAGES } from './images.ts';
+import { clusterClient, daggerScriptRunner, k3sServer, pushToRegistry, REGISTRY_HOST, registryService, toolbox } from './k3s.ts';
+import { PUBLISH_PLATFORMS, parsePlatform } from './platforms.ts';
+import { newRunId, PROJECT, STANDIN_CONTEXT } from './project.ts';
+import {
+  assertOneDigest,
+  chartVersion,
+  chartYamlVersion,
+  expectedLabels,
+  helmPushDigest,
+  imageBuildArgs,
+  parseRegistry,
+  parseRepository,
+  type ReleaseInfo,
+  releaseInfo,
+  startOfUtcDay,
+} from './release.ts';
+import { judgeLabels, judgeSmoke, smokeScript } from './smoke.ts';
+import { runStage, runStages, summarizeStages } from './steps.ts';
+
+@object()
+export class TokenplaceRelay {
+  /**
+   * The relay image, built from the repository's Dockerfile, with its OCI labels filled from the
+   * git revision and version.
+   */
+  @func()
+  async build(
+    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    source: Directory,
+    @argument({ defaultPath: '/' }) git: GitRepository,
+    /** linux/amd64 or linux/arm64; the engine's own platform when omitted. */
+    platform?: string,
+    /** Git ref, e.g. refs/tags/v1.2.3 (defaults to the checkout's HEAD ref). */
+    ref?: string,
+    /** Commit sha (defaults to the checkout's HEAD). */
+    sha?: string,
+    /** RFC 3339 build time for the created label (defaults to today, 00:00 UTC). */
+    created?: string,
+    /** Repository URL for the source label (defaults to the Dockerfile's). */
+    sourceUrl?: string,
+  ): Promise<Container> {
+    const info = await this.release(git, ref, sha);
+    return this.image(source, info, parsePlatform(platform), created ?? startOfUtcDay(new Date()), sourceUrl ?? '');
+  }
+
+  /** Type-check and lint (tsc, biome) with the project's own npm scripts, in a pinned Node container. */
+  @func()
+  async lint(
+    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    source: Directory,
+  ): Promise<string> {
+    let ctr = this.node(source);
+    for (const command of PROJECT.lint) ctr = ctr.withExec([...command]);
+    return ctr.stdout();
+  }
+
+  /** The relay's and the pipeline's unit tests (vitest), in a pinned Node container. */
+  @func()
+  async unit(
+    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    source: Directory,
+  ): Promise<string> {
+    return this.node(source)
+      .withExec([...PROJECT.unit])
+      .stdout();
+  }
+
+  /** `helm lint --strict` and the chart's template tests, with a pinned helm. */
+  @func()
+  async chart(
+    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    source: Directory,
+  ): Promise<string> {
+    const helm = toolbox().withExec(['sh', '-c', 'mkdir -p /out && cp "$(command -v helm)" /out/helm']).file('/out/helm');
+    return this.node(source)
+      .withFile('/usr/local/bin/helm', helm, { permissions: 0o755 })
+      .withEnvVariable('HELM', '/usr/local/bin/helm')
+      .withExec(['helm', 'lint', '--strict', PROJECT.chartDir, ...LINT_SET_ARGS])
+      .withExec([...PROJECT.chartTests])
+      .stdout();
+  }
+
+  /**
+   * Runs the built image as a service in front of the stand-in GPU server and checks /healthz,
+   * /livez, /metrics, a forwarded request and the OCI labels from another container.
+   */
+  @func({ cache: 'never' })
+  async smoke(
+    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    source: Directory,
+    @argument({ defaultPath: '/' }) git: GitRepository,
+  ): Promise<string> {
+    const info = await this.release(git);
+    const created = startOfUtcDay(new Date());
+    const image = this.image(source, info, undefined, created, '');
+    const labels = judgeLabels(
+      Object.fromEntries(
+        await Promise.all(
+          Object.keys(expectedLabels({ info, created, source: '' })).map(async (name) => [name, await image.label(name)]),
+        ),
+      ),
+      expectedLabels({ info, created, source: '' }),
+    );
+    const gpu = this.standin(source).withExposedPort(8000).asService({ useEntrypoint: true });
+    const relay = image
+      .withEnvVariable('TOKENPLACE_RELAY_UPSTREAM_URL', 'http://gpu-server:8000')
+      .withServiceBinding('gpu-server', gpu)
+      .withExposedPort(5010)
+      .asService({ useEntrypoint: true });
+    const output = await toolbox()
+      .withServiceBinding('relay', relay)
+      .withEnvVariable('SMOKE_RUN', newRunId())
+      .withExec(['sh', '-c', smokeScript('http://relay:5010')], { expect: ReturnType.Any })
+      .stdout();
+    const answers = judgeSmoke(output);
+    if (!labels.ok || !answers.ok)
+      throw new Error(
+        `smoke failed: ${[labels, answers]
+          .filter((v) => !v.ok)
+          .map((v) => v.detail)
+          .join('; ')}\n${output}`,
+      );
+    return `${labels.detail}\n${answers.detail}`;
+  }
+
+  /**
+   * A k3s cluster (pinned rancher/k3s, as a Dagger service) with the chart installed and the built image
+   * loaded: Deployment ready, a request through the Service reaching the stand-in GPU server, gpu-server
+   * resolving from the relay pod, NetworkPolicy enforced both ways, helm test, and a rolling restart
+   * under load without a lost request.
+   */
+  @func({ cache: 'never' })
+  async e2e(
+    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    source: Directory,
+    @argument({ defaultPath: '/' }) git: GitRepository,
+  ): Promise<string> {
+    const runId = newRunId();
+    const info = await this.release(git);
+    const image = this.image(source, info, undefined, startOfUtcDay(new Date()), '');
+    const registry = await registryService().start();
+    let k3s: Service | undefined;
+    try {
+      const tag = `e2e-${runId}`;
+      const relayRef = await pushToRegistry(registry, image.asTarball(), 'tokenplace-relay', tag, runId);
+      const standinRef = await pushToRegistry(registry, this.standin(source).asTarball(), 'gpu-standin', tag, runId);
+      k3s = await k3sServer(registry, runId).start();
+      const client = await clusterClient(k3s, registry, source.directory(PROJECT.chartDir), runId);
+      const scenario = defaultScenario({
+        chartPath: '/src/chart',
+        relayImage: { repository: relayRef.slice(0, relayRef.lastIndexOf(':')), tag, pullPolicy: 'IfNotPresent' },
+        standinImage: standinRef,
+        probeImage: IMAGES.busybox,
+        runId,
+      });
+      const reports = await runClusterSteps(scenario, daggerScriptRunner(client), CLUSTER_STEPS, (report) => {
+        console.error(formatReport(report));
+        if (report.output) console.error(report.output);
+      });
+      return summarizeCluster(reports, `e2e on k3s (${REGISTRY_HOST} images, run ${runId})`);
+    } finally {
+      await k3s?.stop();
+      await registry.stop();
+    }
+  }
+
+  /** Everything above; fails with a message that names each failed step. */
+  @func({ cache: 'never' })
+  async test(
+    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    source: Directory,
+    @argument({ defaultPath: '/' }) git: GitRepository,
+  ): Promise<string> {
+    const quick = await runStages([
+      { name: 'lint', run: () => this.lint(source) },
+      { name: 'unit', run: () => this.unit(source) },
+      { name: 'chart', run: () => this.chart(source) },
+      { name: 'smoke', run: () => this.smoke(source, git) },
+    ]);
+    const cluster = await runStage({ name: 'e2e', run: () => this.e2e(source, git) });
+    return summarizeStages([...quick, cluster]);
+  }
+
+  /**
+   * Publishes one multi-arch index (linux/amd64, linux/arm64) with the tag sha-<7 hex>, plus 1.2.3, 1.2
+   * and 1 for a v1.2.3 tag, and pushes the packaged chart to oci://<registry>/<owner>/charts.
+   * Returns the pushed references with their digests.
+   */
+  @func({ cache: 'never' })
+  async publish(
+    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    source: Directory,
+    @argument({ defaultPath: '/' }) git: GitRepository,
+    /** Image repository as owner/name, e.g. my-org/tokenplace-relay. */
+    repository: string,
+    username: string,
+    password: Secret,
+    registry = 'ghcr.io',
+    /** Git ref, e.g. refs/tags/v1.2.3 (defaults to the checkout's HEAD ref). */
+    ref?: string,
+    /** Commit sha (defaults to the checkout's HEAD). */
+    sha?: string,
+    /** RFC 3339 build time (defaults to now). */
+    created?: string,
+    /** Repository URL for the source label (defaults to https://github.com/<repository> on ghcr.io). */
+    sourceUrl?: string,
+    /** Also package and push the Helm chart. */
+    withChart = true,
+  ): Promise<string> {
+    const host = parseRegistry(registry);
+    const repo = parseRepository(repository);
+    const info = await this.release(git, ref, sha);
+    const when = created ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const url = sourceUrl ?? (host === 'ghcr.io' ? `https://github.com/${repository}` : '');
+    const variants = PUBLISH_PLATFORMS.map((platform) => this.image(source, info, platform, when, url));
+    const publisher = dag.container().withRegistryAuth(host, username, password);
+    const images: string[] = [];
+    for (const tag of info.tags) {
+      images.push(await publisher.publish(`${host}/${repository}:${tag}`, { platformVariants: variants }));
+    }
+    const digest = assertOneDigest(images);
+    const lines = images.map((reference) => `image ${reference}`);
+    if (withChart) lines.push(await this.publishChart(source, info, host, repo.owner, username, password));
+    lines.push(`index ${digest} (${PUBLISH_PLATFORMS.join(', ')})`);
+    return lines.join('\n');
+  }
+
+  private async publishChart(
+    source: Directory,
+    info: ReleaseInfo,
+    host: string,
+    owner: string,
+    username: string,
+    password: Secret,
+  ): Promise<string> {
+    const version = chartVersion(chartYamlVersion(await source.file(`${PROJECT.chartDir}/Chart.yaml`).contents()), info);
+    const target = `oci://${host}/${owner}/charts`;
+    const output = await toolbox()
+      .withDirectory('/src/chart', source.directory(PROJECT.chartDir))
+      .withMountedSecret('/run/secrets/registry-password', password)
+      .withEnvVariable('REGISTRY', host)
+      .withEnvVariable('REGISTRY_USER', username)
+      .withEnvVariable('PUBLISH_RUN', newRunId())
+      .withExec([
+        'sh',
+        '-c',
+        `set -eu
+helm package /src/chart --version '${version}' --app-version '${info.version}' --destination /out
+helm registry login "$REGISTRY" --username "$REGISTRY_USER" --password-stdin < /run/secrets/registry-password
+helm push /out/*.tgz '${target}' 2>&1`,
+      ])
+      .stdout();
+    return `chart ${target}/tokenplace-relay:${version}@${helmPushDigest(output)}`;
+  }
+
+  private async release(git: GitRepository, ref?: string, sha?: string): Promise<ReleaseInfo> {
+    const head = git.head();
+    return releaseInfo(ref ?? (await head.ref()), sha ?? (await head.commit()));
+  }
+
+  /** The one definition of the image is the Dockerfile; this only passes its build args. */
+  private image(
+    source: Directory,
+    info: ReleaseInfo,
+    platform: string | undefined,
+    created: string,
+    sourceUrl: string,
+  ): Container {
+    return source.dockerBuild({
+      ...(platform ? { platform: platform as Platform } : {}),
+      buildArgs: imageBuildArgs({ info, created, source: sourceUrl }),
+    });
+  }
+
+  /** The stand-in GPU server image, from a context holding only the files its Dockerfile copies. */
+  private standin(source: Directory): Container {
+    let context = dag.directory();
+    for (const path of STANDIN_CONTEXT) context = context.withFile(path, source.file(path));
+    return context.dockerBuild({ dockerfile: PROJECT.standinDockerfile });
+  }
+
+  private node(source: Directory): Container {
+    return (
+      dag
+        .container()
+        .from(IMAGES.node)
+        // curl: the pipeline's own smoke-judge tests drive the relay with it, as the smoke function does.
+        .withExec([
+          'sh',
+          '-c',
+          'apt-get update -qq && apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null',
+        ])
+        .withMountedCache('/root/.npm', dag.cacheVolume('tokenplace-relay-npm'))
+        .withDirectory('/src', source)
+        .withWorkdir('/src')
+        .withExec([...PROJECT.install])
+    );
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * A throw-away k3s cluster and an image registry as Dagger services, written on Dagger's core API.
+ * Only wiring lives here; what is checked lives in cluster/ (plain TypeScript, unit-tested).
+ */
+import { type Container, type Directory, dag, type File, ReturnType, type Service } from '@dagger.io/dagger';
+import type { CommandOutput } from './cluster/judge.ts';
+import type { ScriptRunner } from './cluster/run.ts';
+import { IMAGES } from './images.ts';
+
+export const REGISTRY_HOST = 'registry:5000';
+const KUBECONFIG_DIR = '/k3s-out';
+
+// k3s only sets up nested cgroups (v2) when it runs as PID 1; under Dagger's init it does not. This
+// moves the current processes into a child group and delegates every controller before k3s starts.
+const CGROUP_ENTRYPOINT = `#!/bin/sh
+set -eu
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  mkdir -p /sys/fs/cgroup/entry
+  while read -r pid; do echo "$pid" > /sys/fs/cgroup/entry/cgroup.procs 2>/dev/null || true; done < /sys/fs/cgroup/cgroup.procs
+  for controller in $(cat /sys/fs/cgroup/cgroup.controllers); do
+    echo "+$controller" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+  done
+fi
+exec "$@"
+`;
+
+/** containerd in k3s pulls images of the in-pipeline registry over plain HTTP. */
+const REGISTRIES_YAML = `mirrors:
+  "${REGISTRY_HOST}":
+    endpoint:
+      - "http://${REGISTRY_HOST}"
+`;
+
+export function registryService(): Service {
+  return dag.container().from(IMAGES.registry).withExposedPort(5000).asService({ useEntrypoint: true });
+}
+
+/** kubectl, helm, curl, sh, and crane. */
+export function toolbox(): Container {
+  return dag
+    .container()
+    .from(IMAGES.k8sTools)
+    .withFile('/usr/local/bin/crane', dag.container().from(IMAGES.crane).file('/ko-app/crane'), { permissions: 0o755 })
+    .withoutEntrypoint();
+}
+
+/** Pushes an image (as an OCI tarball) to the in-pipeline registry; returns the reference k3s pulls. */
+export async function pushToRegistry(registry: Service, image: File, name: string, tag: string, runId: string): Promise<string> {
+  const reference = `${REGISTRY_HOST}/${name}:${tag}`;
+  await toolbox()
+    .withServiceBinding('registry', registry)
+    .withMountedFile('/images/image.tar', image)
+    .withEnvVariable('E2E_RUN', runId)
+    .withExec(['sh', '-c', `mkdir -p /oci && tar -xf /images/image.tar -C /oci && crane push --insecure /oci '${reference}'`])
+    .sync();
+  return reference;
+}
+
+export function k3sServer(registry: Service, runId: string): Service {
+  return (
+    dag
+      .container()
+      .from(IMAGES.k3s)
+      .withNewFile('/usr/local/bin/e2e-entrypoint', CGROUP_ENTRYPOINT, { permissions: 0o755 })
+      .withEntrypoint(['/usr/local/bin/e2e-entrypoint'])
+      .withNewFile('/etc/rancher/k3s/registries.yaml', REGISTRIES_YAML)
+      .withServiceBinding('registry', registry)
+      .withMountedCache(KUBECONFIG_DIR, dag.cacheVolume('tokenplace-relay-e2e-kubeconfig'))
+      // Fresh, non-overlay state for every run: containerd's overlay snapshots cannot sit on overlayfs.
+      .withMountedTemp('/var/lib/rancher')
+      .withMountedTemp('/var/lib/kubelet')
+      .withMountedTemp('/var/lib/cni')
+      .withMountedTemp('/var/log')
+      .withEnvVariable('E2E_RUN', runId)
+      .withExposedPort(6443)
+      .asService({
+        args: [
+          'k3s',
+          'server',
+          '--disable=traefik',
+          '--disable=metrics-server',
+          '--tls-san=k3s',
+          '--node-name=e2e',
+          '--egress-selector-mode=disabled',
+          `--write-kubeconfig=${KUBECONFIG_DIR}/${runId}/k3s.yaml`,
+          '--write-kubeconfig-mode=0644',
+        ],
+        useEntrypoint: true,
+        insecureRootCapabilities: true,
+      })
+  );
+}
+
+/** The tool box, bound to the cluster, with a kubeconfig that names the service. */
+export async function clusterClient(k3s: Service, registry: Service, chart: Directory, runId: string): Promise<Container> {
+  return toolbox()
+    .withServiceBinding('k3s', k3s)
+    .withServiceBinding('registry', registry)
+    .withMountedCache(KUBECONFIG_DIR, dag.cacheVolume('tokenplace-relay-e2e-kubeconfig'))
+    .withDirectory('/src/chart', chart)
+    .withEnvVariable('KUBECONFIG', '/root/.kube/config')
+    .withEnvVariable('E2E_RUN', runId)
+    .withExec([
+      'sh',
+      '-c',
+      `waited=0
+until [ -s ${KUBECONFIG_DIR}/${runId}/k3s.yaml ]; do
+  [ "$waited" -ge 180 ] && { echo "k3s wrote no kubeconfig in 180s" >&2; exit 1; }
+  sleep 1; waited=$((waited + 1))
+done
+mkdir -p /root/.kube
+sed 's#https://127.0.0.1:6443#https://k3s:6443#' ${KUBECONFIG_DIR}/${runId}/k3s.yaml > /root/.kube/config`,
+    ])
+    .sync();
+}
+
+/** Runs each step's script in the bound tool box; exit codes are data for the judge, not errors. */
+export function daggerScriptRunner(client: Container): ScriptRunner {
+  return async (stepId: string, script: string): Promise<CommandOutput> => {
+    const done = await client
+      .withEnvVariable('E2E_STEP', stepId)
+      .withExec(['sh', '-c', script], { expect: ReturnType.Any })
+      .sync();
+    const [exitCode, stdout, stderr] = await Promise.all([done.exitCode(), done.stdout(), done.stderr()]);
+    return { exitCode, stdout, stderr };
+  };
+}

