@@ -41,16 +41,37 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
   const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
   const methodLabel = (method: string) => (KNOWN_METHODS.has(method) ? method : 'OTHER');
 
+  // prom-client hashes a label object on every call; the label sets are few, so their children are kept.
+  const inFlightOf = new Map<string, Gauge.Internal<'route'>>();
+  const finishedOf = new Map<string, { requests: Counter.Internal; duration: Histogram.Internal<'method' | 'route'> }>();
+  const inFlightFor = (route: string) => {
+    let child = inFlightOf.get(route);
+    if (child === undefined) {
+      child = inFlight.labels({ route });
+      inFlightOf.set(route, child);
+    }
+    return child;
+  };
+
   return {
     registry,
     requestStarted(route) {
-      inFlight.inc({ route });
+      inFlightFor(route).inc();
     },
     requestFinished(route, method, status, durationSeconds) {
-      inFlight.dec({ route });
+      inFlightFor(route).dec();
       const labelMethod = methodLabel(method);
-      requests.inc({ method: labelMethod, route, status: String(status) });
-      duration.observe({ method: labelMethod, route }, durationSeconds);
+      const key = `${labelMethod} ${route} ${status}`;
+      let children = finishedOf.get(key);
+      if (children === undefined) {
+        children = {
+          requests: requests.labels({ method: labelMethod, route, status: String(status) }),
+          duration: duration.labels({ method: labelMethod, route }),
+        };
+        finishedOf.set(key, children);
+      }
+      children.requests.inc();
+      children.duration.observe(durationSeconds);
     },
     upstreamError(kind) {
       upstreamErrors.inc({ kind });

@@ -6,6 +6,7 @@ import type { RelayConfig } from '../src/config.ts';
 import { createRelayHandler } from '../src/handler.ts';
 import { Lifecycle } from '../src/lifecycle.ts';
 import type { RelayMetrics } from '../src/observability.ts';
+import { sendResponse } from './send-response.ts';
 import { createUndiciUpstream } from './undici-upstream.ts';
 
 /** Longer than Traefik's 90 s idle timeout for backend connections, so the relay is never the side that closes first. */
@@ -73,6 +74,26 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
   const adapter = createServerAdapter<{ req: IncomingMessage }>((request, serverContext) =>
     relay(request, { clientAddress: serverContext.req.socket.remoteAddress }),
   );
+  const internalError = () =>
+    new NodeResponse(JSON.stringify({ error: { code: 'internal_error', message: 'The relay failed to handle the request.' } }), {
+      status: 500,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+    }) as unknown as Response;
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    Promise.resolve(adapter.handleNodeRequestAndResponse(req, res, { req }))
+      .then(
+        (response) => response ?? internalError(),
+        (err: unknown) => {
+          logger.error({ err }, 'unhandled error');
+          return internalError();
+        },
+      )
+      .then((response) => sendResponse(response, res, req))
+      .catch((err: unknown) => {
+        logger.error({ err }, 'could not send the response');
+        res.destroy();
+      });
+  };
 
   let inFlight = 0;
   let idleWaiter: (() => void) | undefined;
@@ -98,7 +119,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
       rejectRequest(res, 400, 'bad_host', 'The Host header is not a valid host name.');
       return;
     }
-    adapter(req, res);
+    handle(req, res);
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {

@@ -97,8 +97,13 @@ function settleWhenFinished(body: UpstreamBody): Promise<BodyOutcome> {
     body.on('error', (err) => {
       failure = classifyUndiciError(err, false);
     });
-    body.once('end', () => resolve({ bytes: body.bytes }));
+    let ended = false;
+    body.once('end', () => {
+      ended = true;
+      resolve({ bytes: body.bytes });
+    });
     body.once('close', () => {
+      if (ended) return;
       resolve({ bytes: body.bytes, error: failure ?? new UpstreamError('aborted', 'client closed the response') });
     });
   });

@@ -75,19 +75,25 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   const upstreamName = publicUpstream(config.upstreamUrl);
   const ownMethods = { allow: 'GET, HEAD' };
 
-  function pathOf(request: Request): { path: string; query: string } {
-    const url = new URL(request.url);
+  function pathOf(request: Request, url: URL = new URL(request.url)): { path: string; query: string } {
     return { path: url.pathname, query: redactQuery(url.search) };
   }
 
   /** One log line and the metrics of a finished request. */
-  function record(request: Request, route: RouteLabel, status: number, startedAt: number, fields: Record<string, unknown>): void {
+  function record(
+    request: Request,
+    route: RouteLabel,
+    status: number,
+    startedAt: number,
+    fields: Record<string, unknown>,
+    url?: URL,
+  ): void {
     const seconds = (now() - startedAt) / 1000;
     metrics.requestFinished(route, request.method, status, seconds);
     const line = {
       method: request.method,
       route,
-      ...pathOf(request),
+      ...pathOf(request, url),
       status,
       durationMs: Math.round(seconds * 100_000) / 100,
       ...fields,
@@ -138,9 +144,10 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     metrics.requestStarted('proxy');
     const requestId = requestIdFor(request.headers.get('x-request-id'), generateId);
     const idHeader = { 'x-request-id': requestId };
+    const url = new URL(request.url);
 
     const fail = (status: number, code: string, message: string, error: string, extra: Record<string, string> = {}) => {
-      record(request, 'proxy', status, startedAt, { requestId, upstream: upstreamName, bytes: 0, error });
+      record(request, 'proxy', status, startedAt, { requestId, upstream: upstreamName, bytes: 0, error }, url);
       return errorResponse(ResponseCtor, status, code, message, { ...idHeader, ...extra });
     };
 
@@ -163,7 +170,7 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
 
     const headers = upstreamRequestHeaders(request.headers, {
       clientAddress: context?.clientAddress,
-      protocol: request.url.startsWith('https:') ? 'https' : 'http',
+      protocol: url.protocol === 'https:' ? 'https' : 'http',
       host: request.headers.get('host') ?? undefined,
       requestId,
       trustForwardedHeaders: config.trustForwardedHeaders,
@@ -172,7 +179,7 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     let answer: Awaited<ReturnType<UpstreamClient>>;
     try {
       answer = await upstream({
-        target: upstreamTarget(config.upstreamUrl, request.url),
+        target: upstreamTarget(config.upstreamUrl, url),
         method: request.method,
         headers,
         body,
@@ -209,13 +216,20 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     void answer.done.then((outcome) => {
       const error = outcome.error;
       if (error && error.kind !== 'aborted') metrics.upstreamError(error.kind);
-      record(request, 'proxy', error?.kind === 'aborted' ? CLIENT_CLOSED : answer.status, startedAt, {
-        requestId,
-        upstream: upstreamName,
-        upstreamStatus: answer.status,
-        bytes: outcome.bytes,
-        ...(error ? { error: `${error.kind}: ${error.message}` } : {}),
-      });
+      record(
+        request,
+        'proxy',
+        error?.kind === 'aborted' ? CLIENT_CLOSED : answer.status,
+        startedAt,
+        {
+          requestId,
+          upstream: upstreamName,
+          upstreamStatus: answer.status,
+          bytes: outcome.bytes,
+          ...(error ? { error: `${error.kind}: ${error.message}` } : {}),
+        },
+        url,
+      );
     });
     return response;
   }

@@ -10,8 +10,8 @@ export interface UpstreamTarget {
   path: string;
 }
 
-export function upstreamTarget(upstream: URL, requestUrl: string): UpstreamTarget {
-  const parsed = new URL(requestUrl);
+export function upstreamTarget(upstream: URL, requestUrl: string | URL): UpstreamTarget {
+  const parsed = typeof requestUrl === 'string' ? new URL(requestUrl) : requestUrl;
   const base = upstream.pathname.endsWith('/') ? upstream.pathname.slice(0, -1) : upstream.pathname;
   return { origin: upstream.origin, path: `${base}${parsed.pathname}${parsed.search}` };
 }
