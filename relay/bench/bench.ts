@@ -1,6 +1,8 @@
 /**
  * Throughput and latency of the same upstream reached (a) directly, (b) through nginx
- * proxy_pass with upstream keep-alive (1 worker), (c) through the relay (1 process).
+ * proxy_pass with upstream keep-alive (1 worker), (c) through the relay (1 process, compiled as
+ * the image runs it), and, to show what the upstream client alone costs, (d) minimal Node
+ * proxies built on fetch, undici.request and undici.stream.
  * Run with `npm run bench`; needs Debian's nginx and wrk. Writes docs/benchmarks.md.
  *
  *   BENCH_SECONDS      seconds per saturation run (default 10)
@@ -41,7 +43,8 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv = process
   return child;
 }
 process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
+  // SIGTERM, not SIGKILL: an nginx master only takes its workers down when it can handle the signal.
+  for (const child of children) child.kill('SIGTERM');
 });
 
 function nginxConfig(dir: string, server: string): string {
@@ -93,10 +96,11 @@ async function atRate(url: string, rate: number): Promise<Load> {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
-function rssMb(pid: number): { current: number; peak: number } {
+/** RSS split into anonymous memory (heap, buffers) and file-backed pages (mostly the node binary's own code, shared and reclaimable). */
+function rssMb(pid: number): { current: number; anon: number; file: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { current: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+  return { current: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024, peak: kb('VmHWM') / 1024 };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'relay-bench-'));
@@ -124,7 +128,11 @@ start(nginx, [
   server { listen 127.0.0.1:${proxyPort}; location / { proxy_pass http://gpu; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
   ),
 ]);
-const relay = start(process.execPath, [join(repoRoot, 'relay/node/main.ts')], {
+// The relay as the image runs it: compiled to JavaScript, not through Node's type stripping.
+execFileSync(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', join(repoRoot, 'tsconfig.build.json')], {
+  stdio: 'inherit',
+});
+const relay = start(process.execPath, [join(repoRoot, 'dist/relay/node/main.js')], {
   ...process.env,
   RELAY_HOST: '127.0.0.1',
   RELAY_PORT: String(relayPort),
@@ -132,20 +140,42 @@ const relay = start(process.execPath, [join(repoRoot, 'relay/node/main.ts')], {
   TOKENPLACE_RELAY_DRAIN_SECONDS: '0',
   NODE_ENV: 'production',
 });
+const naiveClients = ['fetch', 'request', 'stream'] as const;
+const naivePorts: Record<string, number> = {};
+for (const client of naiveClients) {
+  naivePorts[client] = await findFreePort();
+  start(process.execPath, [
+    join(repoRoot, 'relay/bench/naive-proxy.ts'),
+    client,
+    String(naivePorts[client]),
+    `http://127.0.0.1:${upstreamPort}`,
+  ]);
+}
 
 const direct = `http://127.0.0.1:${upstreamPort}/v1/models`;
 const viaNginx = `http://127.0.0.1:${proxyPort}/v1/models`;
 const viaRelay = `http://127.0.0.1:${relayPort}/v1/models`;
+const viaNaive = (client: string) => `http://127.0.0.1:${naivePorts[client]}/v1/models`;
 await waitForHttp(direct);
 await waitForHttp(viaNginx);
 await waitForHttp(`http://127.0.0.1:${relayPort}/healthz`);
+for (const client of naiveClients) await waitForHttp(viaNaive(client));
 
-// Warm up the relay's JIT and connection pool before measuring.
+const progress = (step: string) => process.stderr.write(`bench: ${step}\n`);
+// Warm up the JIT and connection pools before measuring.
+progress('warming up');
 await autocannon({ url: viaRelay, connections: CONNECTIONS, duration: 3 });
+for (const client of naiveClients) await autocannon({ url: viaNaive(client), connections: CONNECTIONS, duration: 1 });
 
+progress('saturation runs');
 const saturation = { direct: wrk(direct), nginx: wrk(viaNginx), relay: wrk(viaRelay) };
 const relayRss = rssMb(relay.pid as number);
+const naive = Object.fromEntries(naiveClients.map((client) => [client, wrk(viaNaive(client))])) as Record<
+  (typeof naiveClients)[number],
+  Load
+>;
 const half = Math.round(saturation.relay.rps / 2);
+progress(`latency at ${half} requests/s`);
 const latency = { direct: await atRate(direct, half), relay: await atRate(viaRelay, half) };
 const relayRssAfter = rssMb(relay.pid as number);
 
@@ -162,11 +192,17 @@ const table = [
   `| (a) direct to upstream | ${fmt(saturation.direct.rps)} | ${fmt(saturation.direct.p50, 2)} | ${fmt(saturation.direct.p99, 2)} | |`,
   `| (b) nginx proxy_pass, keep-alive, 1 worker | ${fmt(saturation.nginx.rps)} | ${fmt(saturation.nginx.p50, 2)} | ${fmt(saturation.nginx.p99, 2)} | 1.00× |`,
   `| (c) relay, 1 process | ${fmt(saturation.relay.rps)} | ${fmt(saturation.relay.p50, 2)} | ${fmt(saturation.relay.p99, 2)} | ${fmt(ratio, 2)}× |`,
+  ...naiveClients.map(
+    (client) =>
+      `| (d) minimal Node proxy, ${client === 'fetch' ? 'fetch' : `undici.${client}`}, no relay logic | ${fmt(naive[client].rps)} | ` +
+      `${fmt(naive[client].p50, 2)} | ${fmt(naive[client].p99, 2)} | ${fmt(naive[client].rps / saturation.nginx.rps, 2)}× |`,
+  ),
   '',
   `At half the relay's maximum (${half} requests/s, autocannon, 10 connections): direct p99 ${fmt(latency.direct.p99, 2)} ms, ` +
     `relay p99 ${fmt(latency.relay.p99, 2)} ms, so the relay adds **${fmt(addedP99, 2)} ms** at p99.`,
   '',
-  `Relay RSS under load: ${fmt(relayRss.current)} MB after the saturation runs, ${fmt(relayRssAfter.peak)} MB peak (VmHWM).`,
+  `Relay RSS under load: ${fmt(relayRss.current)} MB after the saturation runs (${fmt(relayRss.anon)} MB anonymous: heap and buffers; ` +
+    `${fmt(relayRss.file)} MB file-backed: mostly the node binary's code), ${fmt(relayRssAfter.peak)} MB peak (VmHWM).`,
   '',
   "Targets: relay throughput ≥ 0.5× nginx; p99 added latency < 5 ms at half the relay's maximum; RSS < 100 MB under load.",
 ].join('\n');
