@@ -27,6 +27,16 @@ export interface Scenario {
 }
 
 export const STANDIN_NAME = 'gpu-standin';
+
+/**
+ * Labels of every probe, client and load pod the checks start (all namespaces alike). In the ingress
+ * namespace they stand in for Traefik's pods, so the chart's NetworkPolicy is told to admit these labels
+ * from that namespace; the same pod in the outsider namespace must still be kept out.
+ */
+export const PROBE_POD_LABELS: Readonly<Record<string, string>> = {
+  'app.kubernetes.io/name': 'e2e-probe',
+  'app.kubernetes.io/part-of': 'tokenplace-relay-e2e',
+};
 export const FORBIDDEN_NAME = 'not-the-gpu';
 
 export function defaultScenario(
@@ -90,4 +100,9 @@ export function standinHost(s: Scenario): string {
 /** The chart's namespaceSelector labels for the ingress namespace (the API server sets this label on every namespace). */
 export function ingressNamespaceLabels(s: Scenario): Record<string, string> {
   return { 'kubernetes.io/metadata.name': s.ingressNamespace };
+}
+
+/** The chart's podSelector labels for the pods admitted from the ingress namespace: the probe pods. */
+export function ingressPodLabels(): Record<string, string> {
+  return { ...PROBE_POD_LABELS };
 }
