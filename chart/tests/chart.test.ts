@@ -362,6 +362,14 @@ describe('NetworkPolicy', () => {
   it('is absent when disabled', () => {
     expect(findAll(objectsOf('networkPolicyOff'), 'NetworkPolicy')).toEqual([]);
   });
+
+  it('admits no test pod when the helm test is off', async () => {
+    const objects = await renderObjects(await findHelm(4), { values: [REQUIRED_VALUES, { tests: { enabled: false } }] });
+    expect(findAll(objects, 'Pod')).toEqual([]);
+    const ingress = findOne(objects, 'NetworkPolicy').spec.ingress;
+    expect(ingress).toHaveLength(1);
+    expect(ingress[0].from[0].namespaceSelector).toBeDefined();
+  });
 });
 
 describe('Ingress', () => {
