@@ -24,7 +24,7 @@ import { defaultScenario } from './cluster/scenario.ts';
 import { IMAGES } from './images.ts';
 import { clusterClient, daggerScriptRunner, k3sServer, pushToRegistry, REGISTRY_HOST, registryService, toolbox } from './k3s.ts';
 import { PUBLISH_PLATFORMS, parsePlatform } from './platforms.ts';
-import { newRunId, PROJECT, STANDIN_CONTEXT } from './project.ts';
+import { CONTRACT, newRunId, PROJECT, STANDIN_CONTEXT } from './project.ts';
 import {
   assertOneDigest,
   chartVersion,
@@ -125,16 +125,16 @@ export class TokenplaceRelay {
       ),
       expectedLabels({ info, created, source: '' }),
     );
-    const gpu = this.standin(source).withExposedPort(8000).asService({ useEntrypoint: true });
+    const gpu = this.standin(source).withExposedPort(CONTRACT.gpuPort).asService({ useEntrypoint: true });
     const relay = image
-      .withEnvVariable('TOKENPLACE_RELAY_UPSTREAM_URL', 'http://gpu-server:8000')
-      .withServiceBinding('gpu-server', gpu)
-      .withExposedPort(5010)
+      .withEnvVariable('TOKENPLACE_RELAY_UPSTREAM_URL', `http://${CONTRACT.gpuServiceName}:${CONTRACT.gpuPort}`)
+      .withServiceBinding(CONTRACT.gpuServiceName, gpu)
+      .withExposedPort(CONTRACT.relayPort)
       .asService({ useEntrypoint: true });
     const output = await toolbox()
       .withServiceBinding('relay', relay)
       .withEnvVariable('SMOKE_RUN', newRunId())
-      .withExec(['sh', '-c', smokeScript('http://relay:5010')], { expect: ReturnType.Any })
+      .withExec(['sh', '-c', smokeScript(`http://relay:${CONTRACT.relayPort}`)], { expect: ReturnType.Any })
       .stdout();
     const answers = judgeSmoke(output);
     if (!labels.ok || !answers.ok)

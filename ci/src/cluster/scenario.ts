@@ -1,4 +1,5 @@
 import { relayFullname } from '../chart-values.ts';
+import { CONTRACT } from '../project.ts';
 
 /** Everything the cluster checks need to know about one e2e run, on k3s (Dagger) or kind. */
 export interface Scenario {
@@ -49,9 +50,9 @@ export function defaultScenario(
     gpuNamespace: 'e2e-gpu',
     release: 'tokenplace-relay',
     standinPullPolicy: 'IfNotPresent',
-    gpuServiceName: 'gpu-server',
-    gpuPort: 8000,
-    relayPort: 5010,
+    gpuServiceName: CONTRACT.gpuServiceName,
+    gpuPort: CONTRACT.gpuPort,
+    relayPort: CONTRACT.relayPort,
     replicas: 2,
     timeouts: { rolloutSeconds: 240, podSeconds: 120, loadSeconds: 90 },
     ...overrides,
