@@ -41,6 +41,15 @@ describe('releaseInfo', () => {
     expect(releaseInfo('refs/tags/v0.4.1', SHA).tags).toEqual(['sha-0123abc', '0.4.1', '0.4']);
   });
 
+  it('gives the chart an appVersion that is a pushed tag: the exact version, else the sha tag', () => {
+    expect(releaseInfo('refs/heads/main', SHA).appVersion).toBe('sha-0123abc');
+    expect(releaseInfo('refs/tags/v1.2.3', SHA).appVersion).toBe('1.2.3');
+    expect(releaseInfo('refs/tags/v2.0.0-rc.1', SHA).appVersion).toBe('2.0.0-rc.1');
+    const build = releaseInfo('refs/tags/v1.2.3+build.7', SHA);
+    expect(build.appVersion).toBe('1.2.3');
+    expect(build.tags).toContain(build.appVersion);
+  });
+
   it('keeps build metadata in the version label but out of tags (+ is not a valid OCI tag character)', () => {
     const info = releaseInfo('refs/tags/v1.2.3+build.7', SHA);
     expect(info.version).toBe('1.2.3+build.7');
