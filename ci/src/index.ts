@@ -17,7 +17,7 @@ import {
   type Secret,
   type Service,
 } from '@dagger.io/dagger';
-import { LINT_SET_ARGS } from './chart-values.ts';
+import { CHART_NAME, LINT_SET_ARGS } from './chart-values.ts';
 import { CLUSTER_STEPS } from './cluster/checks.ts';
 import { formatReport, runClusterSteps, summarizeCluster } from './cluster/run.ts';
 import { defaultScenario } from './cluster/scenario.ts';
@@ -28,6 +28,7 @@ import { PUBLISH_PLATFORMS, parsePlatform } from './platforms.ts';
 import { CONTRACT, newRunId, PROJECT, STANDIN_CONTEXT } from './project.ts';
 import {
   assertOneDigest,
+  chartReference,
   chartVersion,
   chartYamlVersion,
   expectedLabels,
@@ -284,7 +285,7 @@ helm registry login "$REGISTRY" --username "$REGISTRY_USER" --password-stdin < /
 helm push /out/*.tgz '${target}' 2>&1`,
       ])
       .stdout();
-    return `chart ${target}/tokenplace-relay:${version}@${helmPushDigest(output)}`;
+    return `chart ${chartReference(target, CHART_NAME, version, helmPushDigest(output))}`;
   }
 
   private async release(git: GitRepository, ref?: string, sha?: string): Promise<ReleaseInfo> {

@@ -204,6 +204,14 @@ export function parseRegistry(registry: string): string {
   return value.toLowerCase();
 }
 
+/**
+ * The pushed chart's reference. Helm stores a chart version's `+` (build metadata) as `_` in the OCI
+ * tag, since `+` is not allowed in a tag.
+ */
+export function chartReference(target: string, chartName: string, version: string, digest: string): string {
+  return `${target}/${chartName}:${version.replace(/\+/g, '_')}@${digest}`;
+}
+
 /** `Digest: sha256:…` as printed by `helm push`. */
 export function helmPushDigest(output: string): string {
   const match = /^Digest:\s*(sha256:[0-9a-f]{64})\s*$/m.exec(output);

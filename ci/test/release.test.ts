@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PUBLISH_PLATFORMS, parsePlatform } from '../src/platforms.ts';
 import {
   assertOneDigest,
+  chartReference,
   chartVersion,
   chartYamlVersion,
   expectedLabels,
@@ -138,6 +139,16 @@ describe('registry names', () => {
     expect(parseRegistry('ghcr.io')).toBe('ghcr.io');
     expect(parseRegistry('localhost:5000/')).toBe('localhost:5000');
     expect(() => parseRegistry('https://ghcr.io')).toThrow(/no scheme/);
+  });
+
+  it("names the pushed chart as helm stores it ('+' of build metadata becomes '_')", () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    expect(chartReference('oci://ghcr.io/acme/charts', 'tokenplace-relay', '1.2.3+build.7', digest)).toBe(
+      `oci://ghcr.io/acme/charts/tokenplace-relay:1.2.3_build.7@${digest}`,
+    );
+    expect(chartReference('oci://ghcr.io/acme/charts', 'tokenplace-relay', '0.1.0-sha-0123abc', digest)).toBe(
+      `oci://ghcr.io/acme/charts/tokenplace-relay:0.1.0-sha-0123abc@${digest}`,
+    );
   });
 
   it('reads the digest helm push prints', () => {
