@@ -11,8 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { findHelm, type HelmBinary, type HelmMajor, REPO_ROOT, runHelm } from '../../chart/tests/helm-binary.ts';
 import { restrictedViolations } from '../../chart/tests/pod-security.ts';
-import { CHART_DIR, findAll, findOne, type K8sObject, parseManifests } from '../../chart/tests/render.ts';
-import { LINT_SET_ARGS, VALUE_KEYS } from '../src/chart-values.ts';
+import {
+  CHART_DIR,
+  findAll,
+  findOne,
+  type K8sObject,
+  parseManifests,
+  REQUIRED_VALUES,
+  renderObjects,
+} from '../../chart/tests/render.ts';
+import { CHART_NAME, LINT_SET_ARGS, relayFullname, VALUE_KEYS } from '../src/chart-values.ts';
 import { CLUSTER_STEPS, stepScript } from '../src/cluster/checks.ts';
 import { namespaces } from '../src/cluster/manifests.ts';
 import { defaultScenario, fullname, relayServiceHost, type Scenario, standinHost } from '../src/cluster/scenario.ts';
@@ -192,6 +200,15 @@ describe('the e2e install values', () => {
 
   it('render identically under Helm 4 and Helm 3', () => {
     for (const name of Object.keys(SCENARIOS)) expect(rendered.get(`${name}:3`)).toEqual(rendered.get(`${name}:4`));
+  });
+
+  it("name objects as the chart's fullname helper does (CHART_NAME is Chart.yaml's name)", async () => {
+    expect(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')).toMatch(new RegExp(`^name: ${CHART_NAME}$`, 'm'));
+    for (const release of ['tokenplace-relay', 'relay', 'tokenplace-relay-family']) {
+      const objects = await renderObjects(helms.get(4) as HelmBinary, { release, values: [REQUIRED_VALUES] });
+      expect(findOne(objects, 'Deployment').metadata.name, release).toBe(relayFullname(release));
+      expect(findOne(objects, 'Service', relayFullname(release)).spec.type).toBe('ClusterIP');
+    }
   });
 
   it('let helm lint --strict pass with the values the chart function lints with', async () => {
