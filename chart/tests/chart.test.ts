@@ -2,10 +2,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parser as promql } from '@prometheus-io/lezer-promql';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { findHelm, type HelmMajor } from './helm-binary.ts';
+import { findHelm, type HelmMajor, REPO_ROOT } from './helm-binary.ts';
 import { validateObject } from './k8s-schema.ts';
 import { restrictedViolations } from './pod-security.ts';
-import { CHART_DIR, findAll, findOne, type K8sObject, renderObjects } from './render.ts';
+import { CHART_DIR, findAll, findOne, type K8sObject, REQUIRED_VALUES, renderObjects } from './render.ts';
 import { CASE_NAMES, CASES, type CaseName, DIGEST, SERVER_TOKEN } from './render-cases.ts';
 
 const rendered = new Map<string, K8sObject[]>();
@@ -362,6 +362,14 @@ describe('NetworkPolicy', () => {
   it('is absent when disabled', () => {
     expect(findAll(objectsOf('networkPolicyOff'), 'NetworkPolicy')).toEqual([]);
   });
+
+  it('admits no test pod when the helm test is off', async () => {
+    const objects = await renderObjects(await findHelm(4), { values: [REQUIRED_VALUES, { tests: { enabled: false } }] });
+    expect(findAll(objects, 'Pod')).toEqual([]);
+    const ingress = findOne(objects, 'NetworkPolicy').spec.ingress;
+    expect(ingress).toHaveLength(1);
+    expect(ingress[0].from[0].namespaceSelector).toBeDefined();
+  });
 });
 
 describe('Ingress', () => {
@@ -576,9 +584,30 @@ describe('helm test pod', () => {
     const env = envOf(container);
     expect(env.RELAY_URL.value).toBe('http://relay-tokenplace-relay.tokenplace.svc:8080');
     const script = container.command.at(-1) as string;
-    expect(container.command.slice(0, 3)).toEqual(['node', '--input-type=module', '-e']);
+    expect(container.command.slice(0, 3)).toEqual(['/nodejs/bin/node', '--input-type=module', '-e']);
     expect(script).toContain("['/healthz', '/livez']");
     expect(script).toContain('process.exit(failed ? 1 : 0)');
     expect(script).toMatch(/res\.status !== 200\) failed = true/);
+  });
+
+  it("runs Node from the relay image by the path of the image's own entry point (distroless: no node on PATH)", async () => {
+    const entrypoint = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(await readFile(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
+    if (!entrypoint) throw new Error('Dockerfile: no exec-form ENTRYPOINT');
+    const [node] = JSON.parse(entrypoint[1]) as string[];
+    const [container] = testPod('defaults').spec.containers;
+    expect(container.image).toBe(relayContainer('defaults').image);
+    expect(container.command[0]).toBe(node);
+  });
+
+  it('takes another image and its Node.js executable from tests.image and tests.node', async () => {
+    const objects = await renderObjects(await findHelm(4), {
+      values: [
+        REQUIRED_VALUES,
+        { tests: { image: { repository: 'docker.io/library/node', tag: '24-bookworm-slim' }, node: 'node' } },
+      ],
+    });
+    const [container] = findOne(objects, 'Pod').spec.containers;
+    expect(container.image).toBe('docker.io/library/node:24-bookworm-slim');
+    expect(container.command[0]).toBe('node');
   });
 });

@@ -13,8 +13,14 @@ export const VALUE_KEYS = {
   gpuHeadlessEnabled: 'gpuExternalName.headless.enabled',
   networkPolicyEnabled: 'networkPolicy.enabled',
   networkPolicyGpuCidrs: 'networkPolicy.gpuServer.cidrs',
-  /** Labels of the namespace allowed to reach the relay (Traefik's), as a map matched by namespaceSelector. */
-  networkPolicyIngressNamespaceLabels: 'networkPolicy.ingressNamespaceLabels',
+  /**
+   * Labels of the namespace allowed to reach the relay (Traefik's), and of the pods in it. Helm merges a
+   * map given with --set-json into the chart's default map (default keys the map lacks stay and must
+   * match too), so these maps use the keys of the defaults; ci/test/chart-contract.test.ts checks the
+   * rendered NetworkPolicy admits the e2e probe pods.
+   */
+  networkPolicyIngressNamespaceSelector: 'networkPolicy.traefik.namespaceSelector',
+  networkPolicyIngressPodSelector: 'networkPolicy.traefik.podSelector',
   ingressEnabled: 'ingress.enabled',
   replicaCount: 'replicaCount',
   serviceMonitorEnabled: 'serviceMonitor.enabled',
@@ -36,6 +42,7 @@ export interface E2eValueInputs {
   gpuPort: number;
   gpuServiceName: string;
   ingressNamespaceLabels: Record<string, string>;
+  ingressPodLabels: Record<string, string>;
   replicas: number;
 }
 
@@ -51,7 +58,8 @@ export function e2eValues(v: E2eValueInputs): [string, unknown][] {
     [VALUE_KEYS.gpuServiceName, v.gpuServiceName],
     [VALUE_KEYS.gpuHeadlessEnabled, false],
     [VALUE_KEYS.networkPolicyEnabled, true],
-    [VALUE_KEYS.networkPolicyIngressNamespaceLabels, v.ingressNamespaceLabels],
+    [VALUE_KEYS.networkPolicyIngressNamespaceSelector, v.ingressNamespaceLabels],
+    [VALUE_KEYS.networkPolicyIngressPodSelector, v.ingressPodLabels],
     [VALUE_KEYS.ingressEnabled, false],
     [VALUE_KEYS.replicaCount, v.replicas],
     [VALUE_KEYS.serviceMonitorEnabled, false],

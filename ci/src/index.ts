@@ -17,19 +17,22 @@ import {
   type Secret,
   type Service,
 } from '@dagger.io/dagger';
-import { LINT_SET_ARGS } from './chart-values.ts';
+import { CHART_NAME, LINT_SET_ARGS } from './chart-values.ts';
 import { CLUSTER_STEPS } from './cluster/checks.ts';
 import { formatReport, runClusterSteps, summarizeCluster } from './cluster/run.ts';
 import { defaultScenario } from './cluster/scenario.ts';
+import { shQuote } from './cluster/shell.ts';
 import { IMAGES } from './images.ts';
 import { clusterClient, daggerScriptRunner, k3sServer, pushToRegistry, REGISTRY_HOST, registryService, toolbox } from './k3s.ts';
 import { PUBLISH_PLATFORMS, parsePlatform } from './platforms.ts';
-import { newRunId, PROJECT, STANDIN_CONTEXT } from './project.ts';
+import { CONTRACT, newRunId, PROJECT, STANDIN_CONTEXT } from './project.ts';
 import {
   assertOneDigest,
+  chartReference,
   chartVersion,
   chartYamlVersion,
   expectedLabels,
+  helmPackageArgs,
   helmPushDigest,
   imageBuildArgs,
   parseRegistry,
@@ -37,6 +40,7 @@ import {
   type ReleaseInfo,
   releaseInfo,
   startOfUtcDay,
+  withImageRepository,
 } from './release.ts';
 import { judgeLabels, judgeSmoke, smokeScript } from './smoke.ts';
 import { runStage, runStages, summarizeStages } from './steps.ts';
@@ -125,16 +129,16 @@ export class TokenplaceRelay {
       ),
       expectedLabels({ info, created, source: '' }),
     );
-    const gpu = this.standin(source).withExposedPort(8000).asService({ useEntrypoint: true });
+    const gpu = this.standin(source).withExposedPort(CONTRACT.gpuPort).asService({ useEntrypoint: true });
     const relay = image
-      .withEnvVariable('TOKENPLACE_RELAY_UPSTREAM_URL', 'http://gpu-server:8000')
-      .withServiceBinding('gpu-server', gpu)
-      .withExposedPort(5010)
+      .withEnvVariable('TOKENPLACE_RELAY_UPSTREAM_URL', `http://${CONTRACT.gpuServiceName}:${CONTRACT.gpuPort}`)
+      .withServiceBinding(CONTRACT.gpuServiceName, gpu)
+      .withExposedPort(CONTRACT.relayPort)
       .asService({ useEntrypoint: true });
     const output = await toolbox()
       .withServiceBinding('relay', relay)
       .withEnvVariable('SMOKE_RUN', newRunId())
-      .withExec(['sh', '-c', smokeScript('http://relay:5010')], { expect: ReturnType.Any })
+      .withExec(['sh', '-c', smokeScript(`http://relay:${CONTRACT.relayPort}`)], { expect: ReturnType.Any })
       .stdout();
     const answers = judgeSmoke(output);
     if (!labels.ok || !answers.ok)
@@ -244,7 +248,8 @@ export class TokenplaceRelay {
     }
     const digest = assertOneDigest(images);
     const lines = images.map((reference) => `image ${reference}`);
-    if (withChart) lines.push(await this.publishChart(source, info, host, repo.owner, username, password));
+    if (withChart)
+      lines.push(await this.publishChart(source, info, host, repo.owner, `${host}/${repository}`, username, password));
     lines.push(`index ${digest} (${PUBLISH_PLATFORMS.join(', ')})`);
     return lines.join('\n');
   }
@@ -254,13 +259,19 @@ export class TokenplaceRelay {
     info: ReleaseInfo,
     host: string,
     owner: string,
+    /** The image repository the chart's defaults must name, e.g. ghcr.io/my-org/tokenplace-relay. */
+    image: string,
     username: string,
     password: Secret,
   ): Promise<string> {
-    const version = chartVersion(chartYamlVersion(await source.file(`${PROJECT.chartDir}/Chart.yaml`).contents()), info);
+    const chartYaml = await source.file(`${PROJECT.chartDir}/Chart.yaml`).contents();
+    const version = chartVersion(chartYamlVersion(chartYaml), info);
     const target = `oci://${host}/${owner}/charts`;
+    // The packaged chart's defaults name the image just pushed: this repository, tag = appVersion.
+    const values = withImageRepository(await source.file(`${PROJECT.chartDir}/values.yaml`).contents(), image);
+    const chart = source.directory(PROJECT.chartDir).withNewFile('values.yaml', values);
     const output = await toolbox()
-      .withDirectory('/src/chart', source.directory(PROJECT.chartDir))
+      .withDirectory('/src/chart', chart)
       .withMountedSecret('/run/secrets/registry-password', password)
       .withEnvVariable('REGISTRY', host)
       .withEnvVariable('REGISTRY_USER', username)
@@ -269,12 +280,12 @@ export class TokenplaceRelay {
         'sh',
         '-c',
         `set -eu
-helm package /src/chart --version '${version}' --app-version '${info.version}' --destination /out
+helm ${helmPackageArgs('/src/chart', '/out', chartYaml, info).map(shQuote).join(' ')}
 helm registry login "$REGISTRY" --username "$REGISTRY_USER" --password-stdin < /run/secrets/registry-password
 helm push /out/*.tgz '${target}' 2>&1`,
       ])
       .stdout();
-    return `chart ${target}/tokenplace-relay:${version}@${helmPushDigest(output)}`;
+    return `chart ${chartReference(target, CHART_NAME, version, helmPushDigest(output))}`;
   }
 
   private async release(git: GitRepository, ref?: string, sha?: string): Promise<ReleaseInfo> {

@@ -15,6 +15,22 @@ export const PROJECT = {
   standinDockerfile: 'ci/standin/Dockerfile',
 } as const;
 
+/**
+ * Ports and the GPU host's Service name that the image (Dockerfile ENV/EXPOSE), the relay's defaults,
+ * the chart's values, the stand-in image and the pipeline's checks all use.
+ * ci/test/image-contract.test.ts compares them with each of those.
+ */
+export const CONTRACT = {
+  /** RELAY_PORT: the relay listens here; the chart's container port named `http`. */
+  relayPort: 5010,
+  /** The chart's relay Service port (`service.port`), to `http`. */
+  servicePort: 80,
+  /** The GPU host's `server.py` port (`gpuExternalName.port`); the stand-in listens here. */
+  gpuPort: 8000,
+  /** The Service that stands for the GPU host (`gpuExternalName.name`); the relay's default upstream host. */
+  gpuServiceName: 'gpu-server',
+} as const;
+
 /** The build context of the stand-in GPU server image: these files, at these paths, and nothing else. */
 export const STANDIN_CONTEXT = ['ci/standin/Dockerfile', 'ci/standin/main.ts', 'relay/demo/gpu-server.ts'] as const;
 

@@ -16,6 +16,12 @@ export interface ReleaseInfo {
   tags: string[];
   /** Value of `org.opencontainers.image.version`. */
   version: string;
+  /**
+   * The published chart's appVersion, which its default `image.tag` resolves to: a pushed tag (the
+   * exact semver without build metadata, else `sha-<7 hex>`), and a valid Kubernetes label value
+   * (the chart puts it in `app.kubernetes.io/version`).
+   */
+  appVersion: string;
 }
 
 const SHA = /^[0-9a-f]{7,40}$/;
@@ -45,7 +51,7 @@ export function releaseInfo(ref: string, sha: string): ReleaseInfo {
   const shaTag = `sha-${revision.slice(0, 7)}`;
   const tag = tagName(ref);
   if (tag === undefined || !tag.startsWith('v')) {
-    return { revision, shaTag, prerelease: false, tags: [shaTag], version: shaTag };
+    return { revision, shaTag, prerelease: false, tags: [shaTag], version: shaTag, appVersion: shaTag };
   }
   const match = SEMVER_TAG.exec(tag);
   if (!match) {
@@ -67,7 +73,7 @@ export function releaseInfo(ref: string, sha: string): ReleaseInfo {
   for (const t of tags) {
     if (!OCI_TAG.test(t)) throw new Error(`ref: tag ${JSON.stringify(t)} derived from ${ref} is not a valid OCI tag`);
   }
-  return { revision, shaTag, semver, prerelease: Boolean(pre), tags, version: semver };
+  return { revision, shaTag, semver, prerelease: Boolean(pre), tags, version: semver, appVersion: exact };
 }
 
 /**
@@ -81,6 +87,45 @@ export function chartVersion(chartYamlVersion: string, info: ReleaseInfo): strin
     throw new Error(`chart/Chart.yaml: version ${JSON.stringify(chartYamlVersion)} is not MAJOR.MINOR.PATCH`);
   }
   return `${base}-${info.shaTag}`;
+}
+
+/**
+ * `helm package` arguments for a release: the chart version, and the appVersion that the chart's
+ * default image tag (`.Chart.AppVersion`) resolves to, which must be one of the pushed image tags.
+ */
+export function helmPackageArgs(chartDir: string, destination: string, chartYaml: string, info: ReleaseInfo): string[] {
+  return [
+    'package',
+    chartDir,
+    '--version',
+    chartVersion(chartYamlVersion(chartYaml), info),
+    '--app-version',
+    info.appVersion,
+    '--destination',
+    destination,
+  ];
+}
+
+/**
+ * The chart's values.yaml with `image.repository` set to the repository the image was pushed to, so
+ * that the published chart's defaults name the published image (top-level `image:` block, its first
+ * `repository:` line; the rest of the file, comments included, is left as it is).
+ */
+export function withImageRepository(valuesYaml: string, repository: string): string {
+  if (!/^[a-z0-9.-]+(?::\d+)?(?:\/[a-z0-9._-]+)+$/.test(repository))
+    throw new Error(`image repository ${JSON.stringify(repository)} is not registry/owner/name`);
+  const lines = valuesYaml.split('\n');
+  const start = lines.findIndex((line) => /^image:\s*(?:#.*)?$/.test(line));
+  if (start >= 0) {
+    for (let i = start + 1; i < lines.length && !/^\S/.test(lines[i]); i++) {
+      const match = /^(\s+repository:\s*)\S+(\s*(?:#.*)?)$/.exec(lines[i]);
+      if (match) {
+        lines[i] = `${match[1]}${repository}${match[2]}`;
+        return lines.join('\n');
+      }
+    }
+  }
+  throw new Error('chart/values.yaml: no image.repository line under a top-level "image:" block');
 }
 
 /** The `version:` field of a Chart.yaml (top-level key only). */
@@ -157,6 +202,14 @@ export function parseRegistry(registry: string): string {
     throw new Error(`registry: expected a host name such as "ghcr.io" (no scheme, no path), got ${JSON.stringify(registry)}`);
   }
   return value.toLowerCase();
+}
+
+/**
+ * The pushed chart's reference. Helm stores a chart version's `+` (build metadata) as `_` in the OCI
+ * tag, since `+` is not allowed in a tag.
+ */
+export function chartReference(target: string, chartName: string, version: string, digest: string): string {
+  return `${target}/${chartName}:${version.replace(/\+/g, '_')}@${digest}`;
 }
 
 /** `Digest: sha256:…` as printed by `helm push`. */

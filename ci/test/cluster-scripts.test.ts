@@ -55,7 +55,10 @@ describe('step scripts', () => {
     const script = stepScript(step('install-chart'), scenario);
     expect(script).toContain(`'gpuExternalName.host="gpu-standin.e2e-gpu.svc.cluster.local"'`);
     expect(script).toContain(`'gpuExternalName.name="gpu-server"'`);
-    expect(script).toContain(`'networkPolicy.ingressNamespaceLabels={"kubernetes.io/metadata.name":"e2e-traefik"}'`);
+    expect(script).toContain(`'networkPolicy.traefik.namespaceSelector={"kubernetes.io/metadata.name":"e2e-traefik"}'`);
+    expect(script).toContain(
+      `'networkPolicy.traefik.podSelector={"app.kubernetes.io/name":"e2e-probe","app.kubernetes.io/part-of":"tokenplace-relay-e2e"}'`,
+    );
     expect(script).toContain(`'replicaCount=2'`);
     expect(script).toContain('networkPolicy.gpuServer.cidrs=[\\"$(cidr_of "$gpu_ip")\\"]');
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PUBLISH_PLATFORMS, parsePlatform } from '../src/platforms.ts';
 import {
   assertOneDigest,
+  chartReference,
   chartVersion,
   chartYamlVersion,
   expectedLabels,
@@ -39,6 +40,15 @@ describe('releaseInfo', () => {
 
   it('never tags a bare "0" for 0.x releases', () => {
     expect(releaseInfo('refs/tags/v0.4.1', SHA).tags).toEqual(['sha-0123abc', '0.4.1', '0.4']);
+  });
+
+  it('gives the chart an appVersion that is a pushed tag: the exact version, else the sha tag', () => {
+    expect(releaseInfo('refs/heads/main', SHA).appVersion).toBe('sha-0123abc');
+    expect(releaseInfo('refs/tags/v1.2.3', SHA).appVersion).toBe('1.2.3');
+    expect(releaseInfo('refs/tags/v2.0.0-rc.1', SHA).appVersion).toBe('2.0.0-rc.1');
+    const build = releaseInfo('refs/tags/v1.2.3+build.7', SHA);
+    expect(build.appVersion).toBe('1.2.3');
+    expect(build.tags).toContain(build.appVersion);
   });
 
   it('keeps build metadata in the version label but out of tags (+ is not a valid OCI tag character)', () => {
@@ -129,6 +139,16 @@ describe('registry names', () => {
     expect(parseRegistry('ghcr.io')).toBe('ghcr.io');
     expect(parseRegistry('localhost:5000/')).toBe('localhost:5000');
     expect(() => parseRegistry('https://ghcr.io')).toThrow(/no scheme/);
+  });
+
+  it("names the pushed chart as helm stores it ('+' of build metadata becomes '_')", () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    expect(chartReference('oci://ghcr.io/acme/charts', 'tokenplace-relay', '1.2.3+build.7', digest)).toBe(
+      `oci://ghcr.io/acme/charts/tokenplace-relay:1.2.3_build.7@${digest}`,
+    );
+    expect(chartReference('oci://ghcr.io/acme/charts', 'tokenplace-relay', '0.1.0-sha-0123abc', digest)).toBe(
+      `oci://ghcr.io/acme/charts/tokenplace-relay:0.1.0-sha-0123abc@${digest}`,
+    );
   });
 
   it('reads the digest helm push prints', () => {

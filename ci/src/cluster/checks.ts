@@ -22,6 +22,7 @@ import {
   FORBIDDEN_NAME,
   fullname,
   ingressNamespaceLabels,
+  ingressPodLabels,
   relayServiceHost,
   type Scenario,
   STANDIN_NAME,
@@ -129,6 +130,7 @@ const installChart: ClusterStep = {
       gpuPort: s.gpuPort,
       gpuServiceName: s.gpuServiceName,
       ingressNamespaceLabels: ingressNamespaceLabels(s),
+      ingressPodLabels: ingressPodLabels(),
       replicas: s.replicas,
     });
     return `gpu_ip=$(pod_ip "$GPU_NS" "$STANDIN")

@@ -1,4 +1,5 @@
 import { relayFullname } from '../chart-values.ts';
+import { CONTRACT } from '../project.ts';
 
 /** Everything the cluster checks need to know about one e2e run, on k3s (Dagger) or kind. */
 export interface Scenario {
@@ -27,6 +28,16 @@ export interface Scenario {
 }
 
 export const STANDIN_NAME = 'gpu-standin';
+
+/**
+ * Labels of every probe, client and load pod the checks start (all namespaces alike). In the ingress
+ * namespace they stand in for Traefik's pods, so the chart's NetworkPolicy is told to admit these labels
+ * from that namespace; the same pod in the outsider namespace must still be kept out.
+ */
+export const PROBE_POD_LABELS: Readonly<Record<string, string>> = {
+  'app.kubernetes.io/name': 'e2e-probe',
+  'app.kubernetes.io/part-of': 'tokenplace-relay-e2e',
+};
 export const FORBIDDEN_NAME = 'not-the-gpu';
 
 export function defaultScenario(
@@ -39,9 +50,9 @@ export function defaultScenario(
     gpuNamespace: 'e2e-gpu',
     release: 'tokenplace-relay',
     standinPullPolicy: 'IfNotPresent',
-    gpuServiceName: 'gpu-server',
-    gpuPort: 8000,
-    relayPort: 5010,
+    gpuServiceName: CONTRACT.gpuServiceName,
+    gpuPort: CONTRACT.gpuPort,
+    relayPort: CONTRACT.relayPort,
     replicas: 2,
     timeouts: { rolloutSeconds: 240, podSeconds: 120, loadSeconds: 90 },
     ...overrides,
@@ -90,4 +101,9 @@ export function standinHost(s: Scenario): string {
 /** The chart's namespaceSelector labels for the ingress namespace (the API server sets this label on every namespace). */
 export function ingressNamespaceLabels(s: Scenario): Record<string, string> {
   return { 'kubernetes.io/metadata.name': s.ingressNamespace };
+}
+
+/** The chart's podSelector labels for the pods admitted from the ingress namespace: the probe pods. */
+export function ingressPodLabels(): Record<string, string> {
+  return { ...PROBE_POD_LABELS };
 }

@@ -1,4 +1,5 @@
 /** POSIX shell building blocks for the cluster checks. Scripts run under `sh` with kubectl and helm on PATH. */
+import { PROBE_POD_LABELS } from './scenario.ts';
 
 /** Quotes a string as one shell word. */
 export function shQuote(value: string): string {
@@ -54,7 +55,9 @@ wait_pod_running() {
 start_pod() {
   kubectl -n "$1" delete pod "$2" --ignore-not-found --wait=true >/dev/null 2>&1 || true
   kubectl -n "$1" run "$2" --image="$PROBE_IMAGE" --image-pull-policy=IfNotPresent --restart=Never \\
-    --labels=app.kubernetes.io/part-of=tokenplace-relay-e2e --command -- sh -c "$3" >/dev/null
+    --labels=${Object.entries(PROBE_POD_LABELS)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(',')} --command -- sh -c "$3" >/dev/null
 }
 
 # finish_pod NAMESPACE NAME: waits for the pod, prints its log and POD_PHASE=..., deletes it.

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderTestPod, testPodRun } from './chart-test-pod.ts';
 import {
   CHART_LIKE_RUN_FLAGS,
   imageFiles,
@@ -264,6 +265,21 @@ if (docker) {
       expect(added).toBeGreaterThan(0);
       expect(added).toBeLessThan(SIZE_BUDGET_BYTES);
     });
+
+    it("passes the chart's helm test pod: its rendered command, user and hardening, run against this image", async () => {
+      const pod = await renderTestPod(tag);
+      // The pod calls the relay's Service; here the relay container answers on the Docker network instead.
+      const run = testPodRun(pod, { RELAY_URL: `http://${relayName}:5010` });
+      expect(run.image).toBe(tag);
+      const result = await docker.try(['run', '--rm', '--network', network, ...run.options, run.image, ...run.args]);
+      expect(result.stdout).toContain('/healthz -> 200');
+      expect(result.stdout).toContain('/livez -> 200');
+      expect(result.code).toBe(0);
+
+      // The chart's old default, a bare `node`, is on no PATH in the image: the pod could never have started.
+      const bare = await docker.try(['run', '--rm', ...CHART_LIKE_RUN_FLAGS, '--entrypoint', 'node', tag, '-e', '0']);
+      expect(bare.code).not.toBe(0);
+    }, 120_000);
 
     it('on docker stop finishes the request in flight, fails readiness while draining, and exits 0 within the grace period', async () => {
       const expected = (await (
