@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { mustRun } from './command.ts';
@@ -35,31 +36,41 @@ export async function nodeBinaryFor(platform: string): Promise<string> {
   const unpacked = join(repoRoot, '.tools', `${pkg}-${version}`);
   const binary = join(unpacked, 'bin', 'node');
   if (existsSync(binary)) return binary;
-  const staging = `${unpacked}.partial-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  const packed = (
-    await mustRun('npm', ['pack', `${pkg}@${version}`, '--silent', '--pack-destination', staging], { timeoutMs: 300_000 })
-  )
-    .trim()
-    .split('\n')
-    .pop() as string;
-  await mustRun('tar', [
-    '-xzf',
-    join(staging, packed),
-    '-C',
-    staging,
-    '--strip-components=1',
-    'package/bin/node',
-    'package/package.json',
-  ]);
-  rmSync(join(staging, packed));
-  // Another test file may have unpacked the same package meanwhile; either copy will do.
-  try {
-    renameSync(staging, unpacked);
-  } catch (err) {
-    if (!existsSync(binary)) throw err;
+  // Test files may run as threads of one process, so the pid alone does not make the folder unique.
+  // Test files run in parallel and may all need the package: each unpacks into its own folder,
+  // the first rename wins, and a failed attempt is retried once unless another one succeeded.
+  for (let attempt = 1; ; attempt++) {
+    const staging = `${unpacked}.partial-${process.pid}-${randomUUID()}`;
+    try {
+      mkdirSync(staging, { recursive: true });
+      const packed = (
+        await mustRun('npm', ['pack', `${pkg}@${version}`, '--silent', '--pack-destination', staging], { timeoutMs: 300_000 })
+      )
+        .trim()
+        .split('\n')
+        .pop() as string;
+      await mustRun('tar', [
+        '-xzf',
+        join(staging, packed),
+        '-C',
+        staging,
+        '--strip-components=1',
+        'package/bin/node',
+        'package/package.json',
+      ]);
+      rmSync(join(staging, packed));
+      try {
+        renameSync(staging, unpacked);
+      } catch (err) {
+        if (!existsSync(binary)) throw err;
+      }
+      break;
+    } catch (err) {
+      if (existsSync(binary)) break;
+      if (attempt >= 2) throw err;
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
   }
-  rmSync(staging, { recursive: true, force: true });
   return binary;
 }
