@@ -36,8 +36,8 @@ image := registry + "/" + owner + "/tokenplace-relay"
 # The chart names the Deployment and Service <release>-tokenplace-relay, or <release> when it already contains the chart name.
 fullname := if release =~ 'tokenplace-relay' { release } else { release + "-tokenplace-relay" }
 
-# This checkout's chart version: publish names a main build's chart <version>-sha-<7 hex>.
-chart_base := replace_regex(read(justfile_directory() / "chart" / "Chart.yaml"), '(?s)^(?:.*\n)?version: *"?([^"\s]+).*$', '$1')
+# MAJOR.MINOR.PATCH of this checkout's chart version: publish names a main build's chart <that>-sha-<7 hex>.
+chart_base := replace_regex(read(justfile_directory() / "chart" / "Chart.yaml"), '(?s)^(?:.*\n)?version:[^0-9\n]*([0-9]+\.[0-9]+\.[0-9]+).*$', '$1')
 sha_tag := '^sha-[0-9a-f]{7}$'
 semver_tag := '^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$'
 

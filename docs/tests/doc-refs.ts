@@ -164,8 +164,8 @@ export interface ValuesSnippet {
 }
 
 /**
- * YAML blocks that are chart values (a top-level key of values.yaml, and no `apiVersion`/`kind`, which
- * would make them Kubernetes objects).
+ * YAML blocks that are chart values (mostly top-level keys of values.yaml, and no `apiVersion`/`kind`,
+ * which would make them Kubernetes objects).
  */
 export function valuesSnippets(markdown: string, topKeys: ReadonlySet<string>): ValuesSnippet[] {
   const out: ValuesSnippet[] = [];
@@ -174,7 +174,10 @@ export function valuesSnippets(markdown: string, topKeys: ReadonlySet<string>): 
     for (const doc of parseAllDocuments(fence.body)) {
       const value = doc.toJSON() as Json;
       if (!isObject(value) || 'apiVersion' in value || 'kind' in value) continue;
-      if (!Object.keys(value).some((k) => topKeys.has(k))) continue;
+      // Chart values when at least half the top-level keys are chart keys (a cloudflared config with
+      // `tunnel` and `ingress` is not; a values block with one misspelt key among two still is).
+      const keys = Object.keys(value);
+      if (keys.length === 0 || keys.filter((k) => topKeys.has(k)).length * 2 < keys.length) continue;
       out.push({ values: value, line: fence.line });
     }
   }

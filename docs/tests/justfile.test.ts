@@ -4,13 +4,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { chartVersion, chartYamlVersion, releaseInfo } from '../../ci/src/release.ts';
 import { checkHelm, checkKubectl } from './cli-binaries.ts';
 import { shellCommands } from './doc-refs.ts';
 import { dryRun, runJust } from './just.ts';
 import { repoPath } from './repo-facts.ts';
 
-const CHART_VERSION = (parse(await readFile(repoPath('chart/Chart.yaml'), 'utf8')) as { version: string }).version;
+const CHART_YAML = await readFile(repoPath('chart/Chart.yaml'), 'utf8');
+/** The chart version `publish` gives a main build of commit 0123abc…, by the pipeline's own rule. */
+const SHA_CHART_VERSION = chartVersion(chartYamlVersion(CHART_YAML), releaseInfo('refs/heads/main', `0123abc${'0'.repeat(33)}`));
 
 const REDEPLOY_STAGING = [
   'helm upgrade --install relay oci://ghcr.io/tokenplace/charts/tokenplace-relay',
@@ -48,7 +50,7 @@ describe('tokenplace-oci-redeploy', () => {
     expect(run.commands.map(tidy)).toEqual([REDEPLOY_STAGING.join(' '), ROLLOUT]);
   });
 
-  it('tag=sha-<7 hex> installs that build: chart <Chart.yaml version>-sha-..., image tag sha-..., no digest', async () => {
+  it('tag=sha-<7 hex> installs that build: the chart version publish gives it, image tag sha-..., no digest', async () => {
     for (const args of [
       ['tokenplace-oci-redeploy', 'tag=sha-0123abc'],
       ['tokenplace-oci-redeploy', 'sha-0123abc'],
@@ -58,7 +60,7 @@ describe('tokenplace-oci-redeploy', () => {
       expect(run.commands.map(tidy)).toEqual([
         [
           'helm upgrade --install relay oci://ghcr.io/tokenplace/charts/tokenplace-relay',
-          `--version ${CHART_VERSION}-sha-0123abc`,
+          `--version ${SHA_CHART_VERSION}`,
           ...REDEPLOY_STAGING.slice(1),
           '--set-string image.tag=sha-0123abc --set-string image.digest=',
         ].join(' '),
