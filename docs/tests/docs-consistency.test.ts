@@ -3,7 +3,8 @@
  * repository: values in chart/values.yaml, variables among the relay's SETTINGS or set by the chart
  * or the image, functions and flags in the Dagger module (ci/src/index.ts).
  */
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseDaggerModule } from './dagger-module.ts';
@@ -14,11 +15,12 @@ import {
   documentCommands,
   envRefs,
   parseDaggerCall,
+  prose,
   unknownSnippetKeys,
   valuesKeyRefs,
   valuesSnippets,
 } from './doc-refs.ts';
-import { type Json, type RepoFacts, repoFacts, repoPath } from './repo-facts.ts';
+import { type Json, REPO_ROOT, type RepoFacts, repoFacts, repoPath } from './repo-facts.ts';
 
 /**
  * Keys the documents may name although values.yaml lacks them, each with the reason. An entry must
@@ -254,5 +256,42 @@ describe('complete values files shown in the documents', () => {
       }
     }
     expect(complete).toBeGreaterThan(0);
+  });
+});
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+function slug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/`/g, '')
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
+}
+
+function anchors(markdown: string): Set<string> {
+  return new Set([...prose(markdown).matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)].map((m) => slug(m[1])));
+}
+
+describe('links between the documents', () => {
+  it('point at files that exist and at headings they have', async () => {
+    const problems: string[] = [];
+    for (const doc of docs) {
+      for (const [, target] of prose(doc.text).matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target)) continue;
+        const [file, anchor] = target.split('#', 2);
+        const path = file === '' ? join(REPO_ROOT, doc.path) : join(REPO_ROOT, dirname(doc.path), file);
+        try {
+          await access(path);
+        } catch {
+          problems.push(`${doc.path}: ${target}: no such file`);
+          continue;
+        }
+        if (anchor && path.endsWith('.md') && !anchors(await readFile(path, 'utf8')).has(anchor)) {
+          problems.push(`${doc.path}: ${target}: no heading #${anchor}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
   });
 });
