@@ -7,8 +7,8 @@ export const PROJECT = {
     ['npm', 'run', 'typecheck:ci'],
     ['npm', 'run', 'lint'],
   ],
-  /** `unit`: vitest on the relay's and the pipeline's own tests (chart and image suites have their own functions). */
-  unit: ['npx', 'vitest', 'run', 'relay/', 'ci/'],
+  /** `unit`: vitest on the relay's, the pipeline's and the documentation's tests (the chart suite has its own function). */
+  unit: ['npx', 'vitest', 'run', 'relay/', 'ci/', 'docs/'],
   chartDir: 'chart',
   /** `chart`: the chart's vitest suites (they run the real helm binary). */
   chartTests: ['npx', 'vitest', 'run', 'chart/'],
