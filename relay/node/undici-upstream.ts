@@ -52,7 +52,10 @@ export function classifyUndiciError(err: unknown, aborted: boolean): UpstreamErr
   )
     kind = 'protocol';
   else kind = 'reset';
-  return new UpstreamError(kind, code ? `${code}: ${message}` : message, { cause: err });
+  return new UpstreamError(kind, code ? `${code}: ${message}` : message, {
+    cause: err,
+    connectFailed: kind === 'connect' || code === 'UND_ERR_CONNECT_TIMEOUT',
+  });
 }
 
 /**

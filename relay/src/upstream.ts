@@ -41,9 +41,12 @@ export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'p
 
 export class UpstreamError extends Error {
   readonly kind: UpstreamErrorKind;
-  constructor(kind: UpstreamErrorKind, message: string, options?: { cause?: unknown }) {
+  /** No connection could be opened (refused, unreachable, connect timeout): nothing reached the upstream. */
+  readonly connectFailed: boolean;
+  constructor(kind: UpstreamErrorKind, message: string, options?: { cause?: unknown; connectFailed?: boolean }) {
     super(message, options);
     this.name = 'UpstreamError';
     this.kind = kind;
+    this.connectFailed = options?.connectFailed ?? kind === 'connect';
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inRange, parseCidr, parseIp } from '../../src/cidr.ts';
+import { type CidrRange, type IpAddress, inRange, parseCidr, parseIp } from '../../src/cidr.ts';
 import { checkNodeUrl, parseAllowedUpstreams } from '../../src/upstream-policy.ts';
 
 describe('parseIp', () => {
@@ -19,11 +19,12 @@ describe('parseIp', () => {
 
 describe('parseCidr and inRange', () => {
   it('matches addresses inside the range only', () => {
-    const range = parseCidr('192.168.4.0/22');
+    const range = parseCidr('192.168.4.0/22') as CidrRange;
+    const ip = (text: string) => parseIp(text) as IpAddress;
     expect(range).toBeDefined();
-    expect(inRange(parseIp('192.168.7.255')!, range!)).toBe(true);
-    expect(inRange(parseIp('192.168.8.0')!, range!)).toBe(false);
-    expect(inRange(parseIp('fd00::1')!, range!)).toBe(false);
+    expect(inRange(ip('192.168.7.255'), range)).toBe(true);
+    expect(inRange(ip('192.168.8.0'), range)).toBe(false);
+    expect(inRange(ip('fd00::1'), range)).toBe(false);
   });
 
   it('treats a bare address as a single-address range and clears host bits', () => {

@@ -63,7 +63,7 @@ describe('reading the settings', () => {
     });
     expect(config.allowedUpstreams.entries).toEqual(['10.1.0.0/16', 'gpu.home.arpa', '*.lan', 'fd00::/8']);
     expect(config.cors?.credentials).toBe(true);
-    expect([...(config.cors?.origins as Set<string>)]).toEqual(['https://app.example.org', 'http://localhost:3000']);
+    expect([...((config.cors?.origins ?? []) as Set<string>)]).toEqual(['https://app.example.org', 'http://localhost:3000']);
   });
 
   it('accepts 0 (no limit) for the concurrency and "auto" for the connection cap', () => {
