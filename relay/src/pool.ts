@@ -75,6 +75,7 @@ export interface PoolOptions {
 export class UpstreamPool {
   readonly #members: PoolMember[];
   readonly #options: PoolOptions;
+  #cursor = 0;
   readonly static: PoolMember;
 
   constructor(options: PoolOptions) {
@@ -94,19 +95,24 @@ export class UpstreamPool {
   }
 
   /**
-   * Takes a slot on the best member with one free, or returns undefined when every usable
-   * member is at capacity. Ejected members are skipped while any member is not ejected; when
+   * Takes a slot on the member with the lowest in-flight load relative to its capacity (ties
+   * take turns), or returns undefined when every usable member is at capacity. Ejected members are skipped while any member is not ejected; when
    * all are ejected they are used anyway (a pool never refuses only on passive health).
    */
   acquire(exclude?: PoolMember): PoolMember | undefined {
     const members = this.#members;
+    const count = members.length;
     let best: PoolMember | undefined;
     let bestLoad = Number.POSITIVE_INFINITY;
     let now = -1;
     let anyUsable = false;
     let expired = false;
-    for (let i = 0; i < members.length; i++) {
-      const member = members[i];
+    // The scan starts one member further each time, so equally loaded members take turns.
+    const start = this.#cursor < count ? this.#cursor : 0;
+    this.#cursor = start + 1;
+    for (let i = 0; i < count; i++) {
+      const index = start + i;
+      const member = members[index < count ? index : index - count];
       if (member.expiresAt !== Number.POSITIVE_INFINITY || member.ejectedUntil !== 0) {
         if (now < 0) now = this.#options.clock.now();
         if (member.expiresAt <= now) {
@@ -118,7 +124,7 @@ export class UpstreamPool {
       anyUsable = true;
       if (member === exclude || member.inFlight >= member.capacity) continue;
       const load = member.capacity === Number.POSITIVE_INFINITY ? 0 : member.inFlight / member.capacity;
-      if (load < bestLoad || (load === bestLoad && best !== undefined && member.inFlight < best.inFlight)) {
+      if (load < bestLoad) {
         best = member;
         bestLoad = load;
       }
