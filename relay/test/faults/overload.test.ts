@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { deferred, eventually, within } from '../helpers/async.ts';
 import { type ClientResponse, send } from '../helpers/http-client.ts';
 import { type Sample, sampleValue, scrape } from '../helpers/metrics.ts';
-import { type RelayProcess, startRelay, stopAllRelays } from '../helpers/relay-process.ts';
+import { startRelay, stopAllRelays } from '../helpers/relay-process.ts';
 import { type RecordedRequest, startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
 import { expectHealthy, expectJsonError, expectNoCrashLogged } from './expect.ts';
 
