@@ -28,7 +28,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
   });
   const upstreamErrors = new Counter({
     name: `${PREFIX}upstream_errors_total`,
-    help: 'Failures talking to the GPU server, by kind (connect, timeout, reset, protocol).',
+    help: 'Failures talking to the GPU server, by kind (connect, timeout, reset, protocol; overloaded: the relay had no file descriptor left).',
     labelNames: ['kind'] as const,
     registers: [registry],
   });
@@ -38,7 +38,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
     labelNames: ['route'] as const,
     registers: [registry],
   });
-  for (const kind of ['connect', 'timeout', 'reset', 'protocol']) upstreamErrors.inc({ kind }, 0);
+  for (const kind of ['connect', 'timeout', 'reset', 'protocol', 'overloaded']) upstreamErrors.inc({ kind }, 0);
 
   // Admission control. Depth and per-member in-flight counts are read from the pool at scrape time.
   let admission: AdmissionView | undefined;

@@ -43,8 +43,17 @@ export type RelayHandler = (request: Request, context?: RelayContext) => Promise
 /** Status logged for requests whose client went away before the response (nginx's convention). */
 const CLIENT_CLOSED = 499;
 
-const UPSTREAM_FAILURES: Record<UpstreamErrorKind, { status: number; code: string; message: string }> = {
+const UPSTREAM_FAILURES: Record<
+  UpstreamErrorKind,
+  { status: number; code: string; message: string; headers?: Record<string, string> }
+> = {
   connect: { status: 502, code: 'upstream_unavailable', message: 'The GPU server could not be reached.' },
+  overloaded: {
+    status: 503,
+    code: 'relay_overloaded',
+    message: 'The relay is out of connections right now; retry shortly.',
+    headers: { 'retry-after': '1' },
+  },
   reset: { status: 502, code: 'upstream_reset', message: 'The GPU server closed the connection before answering.' },
   protocol: { status: 502, code: 'upstream_bad_response', message: 'The GPU server sent a malformed response.' },
   timeout: { status: 504, code: 'upstream_timeout', message: 'The GPU server did not answer in time.' },
@@ -248,8 +257,8 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
             ? err
             : new UpstreamError(request.signal.aborted ? 'aborted' : 'reset', String(err), { cause: err });
         if (failure.kind !== 'aborted') metrics.upstreamError(failure.kind);
-        const { status, code, message } = UPSTREAM_FAILURES[failure.kind];
-        return fail(status, code, message, `${failure.kind}: ${failure.message}`, {}, member.publicUrl);
+        const { status, code, message, headers: extra } = UPSTREAM_FAILURES[failure.kind];
+        return fail(status, code, message, `${failure.kind}: ${failure.message}`, extra, member.publicUrl);
       }
     }
     admission.pool.succeeded(member);

@@ -36,8 +36,11 @@ export interface UpstreamResponse {
 
 export type UpstreamClient = (request: UpstreamRequest) => Promise<UpstreamResponse>;
 
-/** connect: refused or unresolvable; timeout: connect, headers or idle gap; reset: connection broke; aborted: the client left. */
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'protocol';
+/**
+ * connect: refused or unresolvable; timeout: connect, headers or idle gap; reset: connection broke; aborted: the client left;
+ * overloaded: the relay itself could not open a socket (out of file descriptors), not the upstream's fault.
+ */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'protocol' | 'overloaded';
 
 export class UpstreamError extends Error {
   readonly kind: UpstreamErrorKind;
