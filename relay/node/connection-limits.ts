@@ -29,7 +29,7 @@ export interface ConnectionCap {
 }
 
 /** The configured cap, else one derived from the open-file limit (see relay/src/connection-cap.ts). */
-export function resolveConnectionCap(configured: number | undefined, limit = openFileLimit()): ConnectionCap {
+export function resolveConnectionCap(configured: number | undefined, limit: number | undefined): ConnectionCap {
   if (configured !== undefined) return { maxConnections: configured, source: 'setting', openFileLimit: limit };
   if (limit === undefined) return { maxConnections: undefined, source: 'none', openFileLimit: undefined };
   return { maxConnections: defaultMaxConnections(limit), source: 'open-file limit', openFileLimit: limit };
