@@ -81,6 +81,12 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
     buckets: QUEUE_WAIT_BUCKETS,
     registers: [registry],
   });
+  // Bound once: observing through a child skips hashing the labels on every queued request.
+  const waitByOutcome = {
+    admitted: queueWait.labels({ outcome: 'admitted' }),
+    timeout: queueWait.labels({ outcome: 'timeout' }),
+    abandoned: queueWait.labels({ outcome: 'abandoned' }),
+  };
   const rejections = new Counter({
     name: `${PREFIX}admission_rejections_total`,
     help: 'Requests answered 503 by admission control before reaching the GPU host, by reason.',
@@ -123,7 +129,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
       admission = view;
     },
     queueWaited(seconds, outcome) {
-      queueWait.observe({ outcome }, seconds);
+      waitByOutcome[outcome].observe(seconds);
     },
     admissionRejected(reason) {
       rejections.inc({ reason });

@@ -37,13 +37,15 @@ export interface AdmissionOptions {
   observer?: AdmissionObserver;
 }
 
+/** A queued request: a node of a doubly linked list, so leaving from the middle costs O(1). */
 interface Waiter {
   resolve(outcome: PoolMember | AdmissionRejection): void;
   signal: AbortSignal;
   onAbort: () => void;
   enqueuedAt: number;
   deadline: number;
-  done: boolean;
+  prev: Waiter | undefined;
+  next: Waiter | undefined;
 }
 
 export type Admitted = PoolMember | AdmissionRejection;
@@ -54,8 +56,8 @@ export class Admission {
   readonly #full: AdmissionRejection;
   readonly #expired: AdmissionRejection;
   readonly #gone: AdmissionRejection;
-  #queue: Waiter[] = [];
-  #head = 0;
+  #head: Waiter | undefined;
+  #tail: Waiter | undefined;
   #live = 0;
   #timer: unknown;
   #timerDeadline = 0;
@@ -102,45 +104,35 @@ export class Admission {
         resolve,
         signal,
         onAbort: () => {
-          if (waiter.done) return;
           this.#leave(waiter);
           this.#options.observer?.waited((this.#options.clock.now() - waiter.enqueuedAt) / 1000, 'abandoned');
           resolve(this.#gone);
         },
         enqueuedAt,
         deadline: enqueuedAt + this.#options.queueTimeoutMs,
-        done: false,
+        prev: this.#tail,
+        next: undefined,
       };
       signal.addEventListener('abort', waiter.onAbort, { once: true });
-      this.#queue.push(waiter);
+      if (this.#tail === undefined) this.#head = waiter;
+      else this.#tail.next = waiter;
+      this.#tail = waiter;
       this.#live++;
       if (this.#timer === undefined) this.#schedule(waiter.deadline, enqueuedAt);
     });
   }
 
+  /** Unlinks a waiter (from anywhere in the queue) and stops listening for its client. */
   #leave(waiter: Waiter): void {
-    waiter.done = true;
     waiter.signal.removeEventListener('abort', waiter.onAbort);
+    if (waiter.prev === undefined) this.#head = waiter.next;
+    else waiter.prev.next = waiter.next;
+    if (waiter.next === undefined) this.#tail = waiter.prev;
+    else waiter.next.prev = waiter.prev;
+    waiter.prev = undefined;
+    waiter.next = undefined;
     this.#live--;
-    if (this.#live === 0) {
-      this.#queue = [];
-      this.#head = 0;
-      this.#cancelTimer();
-    } else if (this.#queue.length - this.#head > 2 * this.#options.queueLength + 64) {
-      // Many waiters left from the middle: drop them so the array stays near the queue length.
-      this.#queue = this.#queue.slice(this.#head).filter((entry) => !entry.done);
-      this.#head = 0;
-    }
-  }
-
-  /** The first waiter still waiting, without removing it. */
-  #peek(): Waiter | undefined {
-    while (this.#head < this.#queue.length) {
-      const waiter = this.#queue[this.#head];
-      if (!waiter.done) return waiter;
-      this.#head++;
-    }
-    return undefined;
+    if (this.#live === 0) this.#cancelTimer();
   }
 
   /** A request finished with its slot on member: the slot goes to the next waiter, if any. */
@@ -151,12 +143,9 @@ export class Admission {
 
   /** Hands free slots to waiters in order; call when capacity may have appeared (release, new member). */
   dispatch(): void {
-    while (this.#live !== 0) {
-      const waiter = this.#peek();
-      if (waiter === undefined) return;
+    for (let waiter = this.#head; waiter !== undefined; waiter = this.#head) {
       const member = this.#pool.acquire();
       if (member === undefined) return;
-      this.#head++;
       this.#leave(waiter);
       this.#options.observer?.waited((this.#options.clock.now() - waiter.enqueuedAt) / 1000, 'admitted');
       waiter.resolve(member);
@@ -176,14 +165,11 @@ export class Admission {
   #expire(): void {
     this.#timer = undefined;
     const now = this.#options.clock.now();
-    for (;;) {
-      const waiter = this.#peek();
-      if (waiter === undefined) return;
+    for (let waiter = this.#head; waiter !== undefined; waiter = this.#head) {
       if (waiter.deadline > now) {
         this.#schedule(waiter.deadline, now);
         return;
       }
-      this.#head++;
       this.#leave(waiter);
       this.#options.observer?.waited((now - waiter.enqueuedAt) / 1000, 'timeout');
       this.#options.observer?.rejected('queue_timeout');

@@ -145,15 +145,24 @@ describe('Admission', () => {
     expect((waiting.value as PoolMember).id).toBe('n1');
   });
 
-  it('keeps its array near the queue length when many waiters leave from the middle', () => {
-    const { admission } = setup(1, 4);
-    admission.admit(signal());
-    admission.admit(signal());
+  it('keeps order and serves the right waiters when many leave from the middle', async () => {
+    const { admission, pool } = setup(1, 4);
+    const holder = admission.admit(signal()) as PoolMember;
+    const first = track(admission.admit(signal()));
     for (let i = 0; i < 1000; i++) {
       const controller = new AbortController();
       admission.admit(controller.signal);
       controller.abort();
     }
-    expect(admission.depth).toBe(1);
+    const last = track(admission.admit(signal()));
+    expect(admission.depth).toBe(2);
+    admission.release(holder);
+    await settle();
+    expect(first.value).toBe(pool.static);
+    expect(last.value).toBeUndefined();
+    admission.release(pool.static);
+    await settle();
+    expect(last.value).toBe(pool.static);
+    expect(admission.depth).toBe(0);
   });
 });
