@@ -1,8 +1,9 @@
 /**
  * The README's configuration table, generated from SETTINGS in relay/src/config.ts so the two
  * cannot drift apart. `npm run readme:settings` rewrites the table between its markers in
- * README.md; a unit test fails when the README is out of date.
+ * README.md (then Biome pads its columns); a unit test fails when the README is out of date.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SETTINGS } from '../src/config.ts';
@@ -32,7 +33,24 @@ export function withSettingsTable(readme: string): string {
   return `${readme.slice(0, begin + BEGIN.length)}\n${settingsTable()}\n${readme.slice(end)}`;
 }
 
+/** Markdown tables compared by content: cell padding and the length of separator dashes ignored (Biome aligns columns). */
+export function normalizeTables(markdown: string): string {
+  return markdown
+    .split('\n')
+    .map((line) =>
+      line.startsWith('|')
+        ? line
+            .split(/(?<!\\)\|/)
+            .map((cell) => cell.trim().replace(/^-{3,}$/, '---'))
+            .join('|')
+        : line,
+    )
+    .join('\n');
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   writeFileSync(README, withSettingsTable(readFileSync(README, 'utf8')));
+  const biome = fileURLToPath(new URL('../../node_modules/.bin/biome', import.meta.url));
+  execFileSync(biome, ['format', '--write', README], { stdio: 'inherit' });
   process.stdout.write(`wrote the settings table into ${README}\n`);
 }
