@@ -142,10 +142,16 @@ seccompProfile:
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
 {{- fail (printf "autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d)" (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
 {{- end -}}
+{{- if and (has "*" .Values.env.cors.origins) (gt (len .Values.env.cors.origins) 1) -}}
+{{- fail "env.cors.origins: \"*\" allows every origin and cannot be combined with a list" -}}
+{{- end -}}
+{{- if and (has "*" .Values.env.cors.origins) .Values.env.cors.credentials -}}
+{{- fail "env.cors.origins \"*\" cannot be used with env.cors.credentials=true: list the exact origins" -}}
+{{- end -}}
 {{- if and .Values.tests.image.repository (not (or .Values.tests.image.tag .Values.tests.image.digest)) -}}
 {{- fail "tests.image.repository is set: set tests.image.tag or tests.image.digest too" -}}
 {{- end -}}
-{{- $managed := list "RELAY_PORT" "TOKENPLACE_RELAY_UPSTREAM_URL" "TOKENPLACE_RELAY_UPSTREAM_CONNECT_TIMEOUT_MS" "TOKENPLACE_RELAY_UPSTREAM_HEADERS_TIMEOUT_MS" "TOKENPLACE_RELAY_UPSTREAM_IDLE_TIMEOUT_MS" "TOKENPLACE_RELAY_DRAIN_SECONDS" "TOKENPLACE_RELAY_SHUTDOWN_TIMEOUT_SECONDS" "TOKENPLACE_RELAY_MAX_BODY_BYTES" "TOKENPLACE_RELAY_MAX_CONNECTIONS" "TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS" "TOKENPLACE_RELAY_LOG_LEVEL" "TOKEN_PLACE_RELAY_SERVER_TOKEN" -}}
+{{- $managed := list "RELAY_PORT" "TOKENPLACE_RELAY_UPSTREAM_URL" "TOKENPLACE_RELAY_UPSTREAM_CONNECT_TIMEOUT_MS" "TOKENPLACE_RELAY_UPSTREAM_HEADERS_TIMEOUT_MS" "TOKENPLACE_RELAY_UPSTREAM_IDLE_TIMEOUT_MS" "TOKENPLACE_RELAY_DRAIN_SECONDS" "TOKENPLACE_RELAY_SHUTDOWN_TIMEOUT_SECONDS" "TOKENPLACE_RELAY_MAX_BODY_BYTES" "TOKENPLACE_RELAY_MAX_CONNECTIONS" "TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS" "TOKENPLACE_RELAY_LOG_LEVEL" "TOKEN_PLACE_RELAY_SERVER_TOKEN" "TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY" "TOKENPLACE_RELAY_QUEUE_LENGTH" "TOKENPLACE_RELAY_QUEUE_TIMEOUT_MS" "TOKENPLACE_RELAY_ALLOWED_UPSTREAMS" "TOKENPLACE_RELAY_SERVER_LEASE_SECONDS" "TOKENPLACE_RELAY_CORS_ORIGINS" "TOKENPLACE_RELAY_CORS_CREDENTIALS" "TOKENPLACE_METRICS_TOKEN" -}}
 {{- range .Values.extraEnv -}}
 {{- if has .name $managed -}}
 {{- fail (printf "extraEnv sets %s, which the chart sets from its own values: use env.* or secret.* instead" .name) -}}
@@ -177,6 +183,23 @@ seccompProfile:
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The CIDRs among env.registration.allowedUpstreams (bare addresses as /32 or /128), comma separated: NetworkPolicy cannot match host names. */}}
+{{- define "relay.nodeCidrs" -}}
+{{- $cidrs := list -}}
+{{- range .Values.env.registration.allowedUpstreams -}}
+{{- if regexMatch "^[0-9.]+/[0-9]+$" . -}}
+{{- $cidrs = append $cidrs . -}}
+{{- else if regexMatch "^[0-9.]+$" . -}}
+{{- $cidrs = append $cidrs (printf "%s/32" .) -}}
+{{- else if and (contains ":" .) (contains "/" .) -}}
+{{- $cidrs = append $cidrs . -}}
+{{- else if contains ":" . -}}
+{{- $cidrs = append $cidrs (printf "%s/128" .) -}}
+{{- end -}}
+{{- end -}}
+{{- join ", " $cidrs -}}
 {{- end -}}
 
 {{/* key=value,key=value for a label map, for messages. */}}

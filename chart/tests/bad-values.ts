@@ -80,6 +80,46 @@ export const SCHEMA_CASES: BadValuesCase[] = [
     },
   },
   {
+    name: 'negative concurrency per GPU host',
+    values: { env: { upstream: { maxConcurrency: -1 } } },
+    expect: {
+      4: ["at '/env/upstream/maxConcurrency': minimum: got -1, want 0"],
+      3: ['env.upstream.maxConcurrency: Must be greater than or equal to 0'],
+    },
+  },
+  {
+    name: 'queue length as a string',
+    values: { env: { queue: { length: '64' } } },
+    expect: {
+      4: ["at '/env/queue/length': got string, want integer"],
+      3: ['env.queue.length: Invalid type. Expected: integer, given: string'],
+    },
+  },
+  {
+    name: 'allowed upstream given as a URL',
+    values: { env: { registration: { allowedUpstreams: ['http://10.0.0.7:8000'] } } },
+    expect: {
+      4: ["at '/env/registration/allowedUpstreams/0': 'http://10.0.0.7:8000' does not match pattern"],
+      3: ['env.registration.allowedUpstreams.0: Does not match pattern'],
+    },
+  },
+  {
+    name: 'CORS origin with a path',
+    values: { env: { cors: { origins: ['https://app.example.org/'] } } },
+    expect: {
+      4: ["at '/env/cors/origins/0': 'https://app.example.org/' does not match pattern"],
+      3: ['env.cors.origins.0: Does not match pattern'],
+    },
+  },
+  {
+    name: 'metrics token Secret that is not a Kubernetes name',
+    values: { metricsToken: { existingSecret: 'Relay_Metrics' } },
+    expect: {
+      4: ["at '/metricsToken/existingSecret'"],
+      3: ['metricsToken.existingSecret'],
+    },
+  },
+  {
     name: 'relay port 0',
     values: { env: { port: 0 } },
     expect: { 4: ["at '/env/port': minimum: got 0, want 1"], 3: ['env.port: Must be greater than or equal to 1'] },
@@ -340,6 +380,21 @@ export const TEMPLATE_CASES: BadValuesCase[] = [
     name: 'extraEnv overriding a variable the chart sets',
     values: { extraEnv: [{ name: 'TOKENPLACE_RELAY_UPSTREAM_URL', value: 'http://elsewhere:1' }] },
     expect: both('extraEnv sets TOKENPLACE_RELAY_UPSTREAM_URL, which the chart sets from its own values'),
+  },
+  {
+    name: 'extraEnv setting the metrics token',
+    values: { extraEnv: [{ name: 'TOKENPLACE_METRICS_TOKEN', value: 'in-the-values' }] },
+    expect: both('extraEnv sets TOKENPLACE_METRICS_TOKEN, which the chart sets from its own values'),
+  },
+  {
+    name: 'CORS * with credentials',
+    values: { env: { cors: { origins: ['*'], credentials: true } } },
+    expect: both('env.cors.origins "*" cannot be used with env.cors.credentials=true'),
+  },
+  {
+    name: 'CORS * combined with an origin',
+    values: { env: { cors: { origins: ['*', 'https://app.example.org'] } } },
+    expect: both('env.cors.origins: "*" allows every origin and cannot be combined with a list'),
   },
   {
     name: 'extraEnv entry with both value and valueFrom',

@@ -611,3 +611,47 @@ describe('helm test pod', () => {
     expect(container.command[0]).toBe('node');
   });
 });
+
+describe('admission control, registration, CORS and the metrics token', () => {
+  it('passes the defaults: 4 per GPU host, a queue of 64 for 30 s, no allow list, no CORS, open metrics', () => {
+    const env = envOf(relayContainer('defaults'));
+    expect(env.TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY.value).toBe('4');
+    expect(env.TOKENPLACE_RELAY_QUEUE_LENGTH.value).toBe('64');
+    expect(env.TOKENPLACE_RELAY_QUEUE_TIMEOUT_MS.value).toBe('30000');
+    expect(env.TOKENPLACE_RELAY_SERVER_LEASE_SECONDS.value).toBe('30');
+    expect(env.TOKENPLACE_RELAY_CORS_CREDENTIALS.value).toBe('false');
+    expect(env.TOKENPLACE_RELAY_ALLOWED_UPSTREAMS).toBeUndefined();
+    expect(env.TOKENPLACE_RELAY_CORS_ORIGINS).toBeUndefined();
+    expect(env.TOKENPLACE_METRICS_TOKEN).toBeUndefined();
+  });
+
+  it('passes the values as the relay reads them: lists comma-joined, the metrics token from its Secret', () => {
+    const env = envOf(relayContainer('admission'));
+    expect(env.TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY.value).toBe('2');
+    expect(env.TOKENPLACE_RELAY_QUEUE_LENGTH.value).toBe('16');
+    expect(env.TOKENPLACE_RELAY_QUEUE_TIMEOUT_MS.value).toBe('15000');
+    expect(env.TOKENPLACE_RELAY_ALLOWED_UPSTREAMS.value).toBe('192.168.1.0/24,10.0.0.7,fd00::/8,gpu.home.arpa,*.lan');
+    expect(env.TOKENPLACE_RELAY_SERVER_LEASE_SECONDS.value).toBe('60');
+    expect(env.TOKENPLACE_RELAY_CORS_ORIGINS.value).toBe('https://chat.example.org,http://localhost:5173');
+    expect(env.TOKENPLACE_RELAY_CORS_CREDENTIALS.value).toBe('true');
+    expect(env.TOKENPLACE_METRICS_TOKEN).toEqual({
+      name: 'TOKENPLACE_METRICS_TOKEN',
+      valueFrom: { secretKeyRef: { name: 'relay-metrics', key: 'token' } },
+    });
+  });
+
+  it('opens egress to the CIDRs registered nodes may have (host names cannot be matched), on any port', () => {
+    const egress = networkPolicy('admission').spec.egress;
+    expect(egress).toHaveLength(3);
+    expect(egress[2]).toEqual({
+      to: [{ ipBlock: { cidr: '192.168.1.0/24' } }, { ipBlock: { cidr: '10.0.0.7/32' } }, { ipBlock: { cidr: 'fd00::/8' } }],
+    });
+    expect(networkPolicy('defaults').spec.egress).toHaveLength(2);
+  });
+
+  it('makes the ServiceMonitor send the metrics token', () => {
+    const [endpoint] = findOne(objectsOf('admission'), 'ServiceMonitor').spec.endpoints;
+    expect(endpoint.authorization).toEqual({ type: 'Bearer', credentials: { name: 'relay-metrics', key: 'token' } });
+    expect(findOne(objectsOf('everything'), 'ServiceMonitor').spec.endpoints[0].authorization).toBeUndefined();
+  });
+});

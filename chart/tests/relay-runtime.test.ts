@@ -65,7 +65,20 @@ let relayStderr = '';
 beforeAll(async () => {
   relayPort = await freePort();
   objects = await renderObjects(await findHelm(4), {
-    values: [REQUIRED_VALUES, { env: { port: relayPort, maxConnections: 256, logLevel: 'warn' } }],
+    values: [
+      REQUIRED_VALUES,
+      {
+        env: {
+          port: relayPort,
+          maxConnections: 256,
+          logLevel: 'warn',
+          upstream: { maxConcurrency: 2 },
+          queue: { length: 8, timeoutMs: 5000 },
+          registration: { allowedUpstreams: ['192.168.1.0/24', 'fd00::/8', 'gpu.home.arpa', '*.lan'], leaseSeconds: 60 },
+          cors: { origins: ['https://chat.example.org', 'http://localhost:5173'], credentials: true },
+        },
+      },
+    ],
   });
   const container = findOne(objects, 'Deployment').spec.template.spec.containers[0];
   // The Deployment's env, with the Secret reference left out (no Secret here: it is optional).

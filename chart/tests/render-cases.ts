@@ -93,6 +93,24 @@ export const CASES = {
       },
     ],
   },
+  admission: {
+    values: [
+      REQUIRED_VALUES,
+      {
+        env: {
+          upstream: { maxConcurrency: 2 },
+          queue: { length: 16, timeoutMs: 15000 },
+          registration: {
+            allowedUpstreams: ['192.168.1.0/24', '10.0.0.7', 'fd00::/8', 'gpu.home.arpa', '*.lan'],
+            leaseSeconds: 60,
+          },
+          cors: { origins: ['https://chat.example.org', 'http://localhost:5173'], credentials: true },
+        },
+        metricsToken: { existingSecret: 'relay-metrics', key: 'token' },
+        serviceMonitor: { enabled: true },
+      },
+    ],
+  },
   dev: { exampleFiles: ['tokenplace-relay.values.dev.yaml'] },
   staging: { exampleFiles: ['tokenplace-relay.values.staging.yaml'] },
   personal: { release: 'relay-personal', exampleFiles: ['relay-personal.values.yaml'] },

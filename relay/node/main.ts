@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, describeConfig, loadConfig } from '../src/config.ts';
+import { openFileLimit, resolveConnectionCap } from './connection-limits.ts';
 import { createLogger } from './logger.ts';
 import { createPromMetrics } from './prom-metrics.ts';
 import { createRelayServer } from './server.ts';
@@ -31,6 +32,10 @@ try {
   }
   throw err;
 }
+
+// The connection cap defaults to what the open-file limit allows (see relay/src/connection-cap.ts).
+const connectionCap = resolveConnectionCap(config.maxConnections, openFileLimit());
+config = { ...config, maxConnections: connectionCap.maxConnections };
 
 const { logger, flushSync } = createLogger(config.logLevel);
 const version = packageVersion();
@@ -66,7 +71,7 @@ process.on('uncaughtException', (err) => {
 });
 
 relay.listen().then(
-  (port) => logger.info({ port, version, config: describeConfig(config) }, 'relay listening'),
+  (port) => logger.info({ port, version, config: describeConfig(config), connectionCap }, 'relay listening'),
   (err: unknown) => {
     logger.fatal({ err }, 'could not listen');
     exit(1);

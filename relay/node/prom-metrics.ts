@@ -1,7 +1,10 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { RelayMetrics } from '../src/observability.ts';
+import type { AdmissionView, RelayMetrics } from '../src/observability.ts';
 
 const PREFIX = 'tokenplace_relay_';
+
+/** Queue waits: from 1 ms (a slot freed at once) to the longest allowed wait. */
+const QUEUE_WAIT_BUCKETS = [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 /** Buckets from 5 ms to 5 minutes: proxied LLM generations run for tens of seconds. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -25,7 +28,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
   });
   const upstreamErrors = new Counter({
     name: `${PREFIX}upstream_errors_total`,
-    help: 'Failures talking to the GPU server, by kind (connect, timeout, reset, protocol).',
+    help: 'Failures talking to the GPU server, by kind (connect, timeout, reset, protocol; overloaded: the relay had no file descriptor left).',
     labelNames: ['kind'] as const,
     registers: [registry],
   });
@@ -35,7 +38,74 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
     labelNames: ['route'] as const,
     registers: [registry],
   });
-  for (const kind of ['connect', 'timeout', 'reset', 'protocol']) upstreamErrors.inc({ kind }, 0);
+  for (const kind of ['connect', 'timeout', 'reset', 'protocol', 'overloaded']) upstreamErrors.inc({ kind }, 0);
+
+  // Admission control. Depth and per-member in-flight counts are read from the pool at scrape time.
+  let admission: AdmissionView | undefined;
+  new Gauge({
+    name: `${PREFIX}queue_depth`,
+    help: 'Requests waiting for a free upstream slot.',
+    registers: [registry],
+    collect() {
+      this.set(admission?.depth() ?? 0);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}upstream_in_flight`,
+    help: 'Requests in flight per upstream pool member: "static", or the id of a registered node (GET /relay/servers maps ids to URLs).',
+    labelNames: ['member'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const member of admission?.members() ?? []) this.set({ member: member.id }, member.inFlight);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}upstream_members`,
+    help: 'Pool members by passive-health state.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const now = admission?.now() ?? 0;
+      let ejected = 0;
+      const members = admission?.members() ?? [];
+      for (const member of members) if (member.ejectedUntil > now) ejected++;
+      this.set({ state: 'healthy' }, members.length - ejected);
+      this.set({ state: 'ejected' }, ejected);
+    },
+  });
+  const queueWait = new Histogram({
+    name: `${PREFIX}queue_wait_seconds`,
+    help: 'Time requests spent in the queue, by outcome (admitted, timeout, abandoned).',
+    labelNames: ['outcome'] as const,
+    buckets: QUEUE_WAIT_BUCKETS,
+    registers: [registry],
+  });
+  // Bound once: observing through a child skips hashing the labels on every queued request.
+  const waitByOutcome = {
+    admitted: queueWait.labels({ outcome: 'admitted' }),
+    timeout: queueWait.labels({ outcome: 'timeout' }),
+    abandoned: queueWait.labels({ outcome: 'abandoned' }),
+  };
+  const rejections = new Counter({
+    name: `${PREFIX}admission_rejections_total`,
+    help: 'Requests answered 503 by admission control before reaching the GPU host, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const reason of ['queue_full', 'queue_timeout']) rejections.inc({ reason }, 0);
+  const ejections = new Counter({
+    name: `${PREFIX}upstream_ejections_total`,
+    help: 'Pool members ejected after consecutive connect failures, by kind of member.',
+    labelNames: ['member'] as const,
+    registers: [registry],
+  });
+  for (const member of ['static', 'registered']) ejections.inc({ member }, 0);
+  const refusedConnections = new Counter({
+    name: `${PREFIX}connections_refused_total`,
+    help: 'Client connections closed at once because TOKENPLACE_RELAY_MAX_CONNECTIONS was reached.',
+    registers: [registry],
+  });
 
   // Methods outside the standard set are folded so a client cannot create label values at will.
   const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -75,6 +145,21 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
     },
     upstreamError(kind) {
       upstreamErrors.inc({ kind });
+    },
+    observeAdmission(view) {
+      admission = view;
+    },
+    queueWaited(seconds, outcome) {
+      waitByOutcome[outcome].observe(seconds);
+    },
+    admissionRejected(reason) {
+      rejections.inc({ reason });
+    },
+    upstreamEjected(member) {
+      ejections.inc({ member });
+    },
+    connectionRefused() {
+      refusedConnections.inc();
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

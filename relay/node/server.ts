@@ -6,6 +6,7 @@ import type { RelayConfig } from '../src/config.ts';
 import { createRelayHandler } from '../src/handler.ts';
 import { Lifecycle } from '../src/lifecycle.ts';
 import type { RelayMetrics } from '../src/observability.ts';
+import { answerClientError, clientTimeouts, guardConnections } from './connection-limits.ts';
 import { sendResponse } from './send-response.ts';
 import { createUndiciUpstream } from './undici-upstream.ts';
 
@@ -97,7 +98,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
 
   let inFlight = 0;
   let idleWaiter: (() => void) | undefined;
-  const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, (req, res) => {
+  const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, ...clientTimeouts(config) }, (req, res) => {
     inFlight++;
     res.once('close', () => {
       inFlight--;
@@ -121,17 +122,8 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     }
     handle(req, res);
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    logger.debug({ err: err.message, code: err.code }, 'malformed request from client');
-    const body = JSON.stringify({ error: { code: 'bad_request', message: 'Malformed HTTP request.' } });
-    socket.end(
-      `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-  });
+  guardConnections(server, config.maxConnections, logger, () => metrics.connectionRefused());
+  server.on('clientError', answerClientError(logger));
 
   function listen(): Promise<number> {
     return new Promise((resolve, reject) => {

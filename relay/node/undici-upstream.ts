@@ -42,6 +42,7 @@ export function classifyUndiciError(err: unknown, aborted: boolean): UpstreamErr
   let kind: UpstreamErrorKind;
   if (aborted || code === 'UND_ERR_ABORTED' || code === 'UND_ERR_ABORT' || code === 'ABORT_ERR') kind = 'aborted';
   else if (CONNECT_CODES.has(code)) kind = 'connect';
+  else if (code === 'EMFILE' || code === 'ENFILE') kind = 'overloaded';
   else if (TIMEOUT_CODES.has(code)) kind = 'timeout';
   else if (RESET_CODES.has(code)) kind = 'reset';
   else if (
@@ -52,7 +53,10 @@ export function classifyUndiciError(err: unknown, aborted: boolean): UpstreamErr
   )
     kind = 'protocol';
   else kind = 'reset';
-  return new UpstreamError(kind, code ? `${code}: ${message}` : message, { cause: err });
+  return new UpstreamError(kind, code ? `${code}: ${message}` : message, {
+    cause: err,
+    connectFailed: kind === 'connect' || code === 'UND_ERR_CONNECT_TIMEOUT',
+  });
 }
 
 /**

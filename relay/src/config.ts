@@ -2,6 +2,8 @@
  * Relay configuration, read once from environment variables and validated.
  * Every problem is reported as a ConfigError whose message names the variable.
  */
+import { type CorsConfig, parseCorsOrigins } from './cors.ts';
+import { type AllowedUpstreams, parseAllowedUpstreams } from './upstream-policy.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -21,6 +23,28 @@ export interface RelayConfig {
   /** Keep X-Forwarded-* headers set by the proxy in front (Traefik) instead of replacing them. */
   trustForwardedHeaders: boolean;
   logLevel: LogLevel;
+  /** Requests in flight per upstream member unless the member says otherwise; 0 means no limit. */
+  upstreamMaxConcurrency: number;
+  /** Requests that may wait for a free upstream slot; 0 turns waiting off (excess gets 503 at once). */
+  queueLength: number;
+  queueTimeoutMs: number;
+  /** What compute nodes may register with; empty means private-range addresses only. */
+  allowedUpstreams: AllowedUpstreams;
+  serverLeaseSeconds: number;
+  /** Consecutive connect failures that eject a member from the pool. */
+  ejectAfterFailures: number;
+  /** First ejection period; it doubles with each ejection in a row, up to 60 s or this value if larger. */
+  ejectBackoffMs: number;
+  /** Time a client has to send the request head (slowloris guard). */
+  clientHeadersTimeoutMs: number;
+  /** Time a client has to send the whole request, head and body. */
+  clientRequestTimeoutMs: number;
+  /** Open client connections at most; undefined: the runtime derives it from the open-file limit. */
+  maxConnections: number | undefined;
+  /** Undefined when CORS is off (no origins configured). */
+  cors: CorsConfig | undefined;
+  /** Bearer token /metrics requires; undefined leaves /metrics open. */
+  metricsToken: string | undefined;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -100,6 +124,74 @@ export const SETTINGS = {
     name: 'TOKENPLACE_RELAY_LOG_LEVEL',
     fallback: 'info' as LogLevel,
     describe: 'pino level: fatal, error, warn, info, debug, trace or silent.',
+  },
+  upstreamMaxConcurrency: {
+    name: 'TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY',
+    fallback: 4,
+    describe:
+      'Requests in flight per upstream member (the static upstream, and registered nodes that send no maxConcurrency); 0 means no limit.',
+  },
+  queueLength: {
+    name: 'TOKENPLACE_RELAY_QUEUE_LENGTH',
+    fallback: 64,
+    describe: 'Requests that may wait (FIFO) for a free upstream slot; when full, 503 with Retry-After. 0: no waiting.',
+  },
+  queueTimeoutMs: {
+    name: 'TOKENPLACE_RELAY_QUEUE_TIMEOUT_MS',
+    fallback: 30000,
+    describe: 'Longest wait in the queue; then 503 with Retry-After. The GPU host never sees a rejected request.',
+  },
+  allowedUpstreams: {
+    name: 'TOKENPLACE_RELAY_ALLOWED_UPSTREAMS',
+    fallback: '',
+    describe:
+      'CIDRs and host names (`*.example.org` for subdomains), comma separated, that compute nodes may register; empty: private-range IP addresses only.',
+  },
+  serverLeaseSeconds: {
+    name: 'TOKENPLACE_RELAY_SERVER_LEASE_SECONDS',
+    fallback: 30,
+    describe: 'Lease of a registered compute node; it must re-register before the lease ends or it leaves the pool.',
+  },
+  ejectAfterFailures: {
+    name: 'TOKENPLACE_RELAY_UPSTREAM_EJECT_AFTER',
+    fallback: 3,
+    describe: 'Consecutive connect failures after which a pool member is ejected (passive health).',
+  },
+  ejectBackoffMs: {
+    name: 'TOKENPLACE_RELAY_UPSTREAM_EJECT_BACKOFF_MS',
+    fallback: 5000,
+    describe: 'First ejection period; doubles for each ejection in a row (at most 60 s, or this value if larger).',
+  },
+  clientHeadersTimeoutMs: {
+    name: 'TOKENPLACE_RELAY_CLIENT_HEADERS_TIMEOUT_MS',
+    fallback: 10000,
+    describe: 'Time a client has to send its request headers (slowloris guard); then 408 and the connection closes.',
+  },
+  clientRequestTimeoutMs: {
+    name: 'TOKENPLACE_RELAY_CLIENT_REQUEST_TIMEOUT_MS',
+    fallback: 60000,
+    describe: 'Time a client has to send its whole request, body included; then 408. At least the headers timeout.',
+  },
+  maxConnections: {
+    name: 'TOKENPLACE_RELAY_MAX_CONNECTIONS',
+    fallback: 'derived from the open-file limit',
+    describe: 'Open client connections at most; more are refused instead of failing with EMFILE. See "Connection cap" below.',
+  },
+  corsOrigins: {
+    name: 'TOKENPLACE_RELAY_CORS_ORIGINS',
+    fallback: '',
+    describe:
+      'Browser origins allowed by CORS, exact (`https://app.example.org`), comma separated, or `*`; empty: no CORS headers.',
+  },
+  corsCredentials: {
+    name: 'TOKENPLACE_RELAY_CORS_CREDENTIALS',
+    fallback: false,
+    describe: 'Send Access-Control-Allow-Credentials: true to allowed origins; not allowed with `*`.',
+  },
+  metricsToken: {
+    name: 'TOKENPLACE_METRICS_TOKEN',
+    fallback: '',
+    describe: 'When set, /metrics requires `Authorization: Bearer <token>`. Never logged.',
   },
 } satisfies Record<string, Setting<unknown>>;
 
@@ -193,6 +285,38 @@ function upstream(env: Env): URL {
   return parseUpstreamUrl(gpuHost.name, `http://${host}:${port(env, gpuPort)}`);
 }
 
+function allowedUpstreams(env: Env): AllowedUpstreams {
+  const { name } = SETTINGS.allowedUpstreams;
+  try {
+    return parseAllowedUpstreams(raw(env, name) ?? '');
+  } catch (err) {
+    throw new ConfigError(name, (err as Error).message);
+  }
+}
+
+function maxConnections(env: Env): number | undefined {
+  const { name } = SETTINGS.maxConnections;
+  const value = raw(env, name);
+  if (value === undefined || value.toLowerCase() === 'auto') return undefined;
+  return integer(env, { name, fallback: 0, describe: '' }, 1, 10_000_000);
+}
+
+function cors(env: Env): CorsConfig | undefined {
+  const { corsOrigins, corsCredentials } = SETTINGS;
+  let origins: ReturnType<typeof parseCorsOrigins>;
+  try {
+    origins = parseCorsOrigins(raw(env, corsOrigins.name) ?? '');
+  } catch (err) {
+    throw new ConfigError(corsOrigins.name, (err as Error).message);
+  }
+  const credentials = boolean(env, corsCredentials);
+  if (origins === undefined) return undefined;
+  if (origins === '*' && credentials) {
+    throw new ConfigError(corsOrigins.name, `"*" cannot be used with ${corsCredentials.name}=true: list the exact origins`);
+  }
+  return { origins, credentials };
+}
+
 export function loadConfig(env: Env): RelayConfig {
   const level = (raw(env, SETTINGS.logLevel.name) ?? SETTINGS.logLevel.fallback).toLowerCase();
   if (!LOG_LEVELS.includes(level as LogLevel)) {
@@ -211,7 +335,31 @@ export function loadConfig(env: Env): RelayConfig {
     maxBodyBytes: integer(env, SETTINGS.maxBodyBytes, 0, Number.MAX_SAFE_INTEGER),
     trustForwardedHeaders: boolean(env, SETTINGS.trustForwardedHeaders),
     logLevel: level as LogLevel,
+    upstreamMaxConcurrency: integer(env, SETTINGS.upstreamMaxConcurrency, 0, 100_000),
+    queueLength: integer(env, SETTINGS.queueLength, 0, 100_000),
+    queueTimeoutMs: timeoutMs(env, SETTINGS.queueTimeoutMs),
+    allowedUpstreams: allowedUpstreams(env),
+    serverLeaseSeconds: integer(env, SETTINGS.serverLeaseSeconds, 1, 24 * 60 * 60),
+    ejectAfterFailures: integer(env, SETTINGS.ejectAfterFailures, 1, 1000),
+    ejectBackoffMs: timeoutMs(env, SETTINGS.ejectBackoffMs),
+    ...clientTimeouts(env),
+    maxConnections: maxConnections(env),
+    cors: cors(env),
+    metricsToken: raw(env, SETTINGS.metricsToken.name),
   };
+}
+
+function clientTimeouts(env: Env): { clientHeadersTimeoutMs: number; clientRequestTimeoutMs: number } {
+  const { clientHeadersTimeoutMs, clientRequestTimeoutMs } = SETTINGS;
+  const headers = timeoutMs(env, clientHeadersTimeoutMs);
+  const request = timeoutMs(env, clientRequestTimeoutMs);
+  if (request < headers) {
+    throw new ConfigError(
+      clientRequestTimeoutMs.name,
+      `must be at least ${clientHeadersTimeoutMs.name} (${headers}), got ${request}`,
+    );
+  }
+  return { clientHeadersTimeoutMs: headers, clientRequestTimeoutMs: request };
 }
 
 /** The upstream URL as it may be shown in logs and health output. */
@@ -226,5 +374,12 @@ export function describeConfig(config: RelayConfig): Record<string, unknown> {
     upstreamUrl: publicUpstream(config.upstreamUrl),
     serverToken: undefined,
     serverTokenConfigured: config.serverToken !== undefined,
+    metricsToken: undefined,
+    metricsTokenConfigured: config.metricsToken !== undefined,
+    allowedUpstreams: config.allowedUpstreams.entries.length > 0 ? config.allowedUpstreams.entries : 'private ranges',
+    cors: config.cors && {
+      origins: config.cors.origins === '*' ? '*' : [...config.cors.origins],
+      credentials: config.cors.credentials,
+    },
   };
 }

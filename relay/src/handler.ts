@@ -1,12 +1,18 @@
 import { Router } from 'itty-router';
+import { AdmissionRejection } from './admission.ts';
 import { BodyTooLargeError, limitBody } from './body-limit.ts';
+import type { Clock } from './clock.ts';
 import { publicUpstream, type RelayConfig } from './config.ts';
+import { CorsPolicy } from './cors.ts';
+import { createGuards } from './guards.ts';
 import { downstreamResponseHeaders, type HeaderRecord, upstreamRequestHeaders } from './headers.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { RelayLogger, RelayMetrics, RouteLabel } from './observability.ts';
 import { redactQuery } from './redact.ts';
+import type { ServerRegistry } from './registry.ts';
 import { requestIdFor } from './request-id.ts';
 import { errorResponse, jsonResponse, type ResponseClass } from './responses.ts';
+import { SERVERS_PATH } from './servers-route.ts';
 import { upstreamTarget } from './target.ts';
 import { type UpstreamClient, UpstreamError, type UpstreamErrorKind } from './upstream.ts';
 
@@ -21,6 +27,10 @@ export interface RelayDeps {
   generateId?: () => string;
   /** The Response class the hosting runtime sends fastest (on Node, @whatwg-node's). */
   Response?: ResponseClass;
+  /** Wall clock and timers of the pool and the queue. */
+  clock?: Clock;
+  /** Where registered compute nodes are kept (default: in memory, per replica). */
+  registry?: ServerRegistry;
 }
 
 /** Facts about the connection that only the hosting runtime knows. */
@@ -33,8 +43,17 @@ export type RelayHandler = (request: Request, context?: RelayContext) => Promise
 /** Status logged for requests whose client went away before the response (nginx's convention). */
 const CLIENT_CLOSED = 499;
 
-const UPSTREAM_FAILURES: Record<UpstreamErrorKind, { status: number; code: string; message: string }> = {
+const UPSTREAM_FAILURES: Record<
+  UpstreamErrorKind,
+  { status: number; code: string; message: string; headers?: Record<string, string> }
+> = {
   connect: { status: 502, code: 'upstream_unavailable', message: 'The GPU server could not be reached.' },
+  overloaded: {
+    status: 503,
+    code: 'relay_overloaded',
+    message: 'The relay is out of connections right now; retry shortly.',
+    headers: { 'retry-after': '1' },
+  },
   reset: { status: 502, code: 'upstream_reset', message: 'The GPU server closed the connection before answering.' },
   protocol: { status: 502, code: 'upstream_bad_response', message: 'The GPU server sent a malformed response.' },
   timeout: { status: 504, code: 'upstream_timeout', message: 'The GPU server did not answer in time.' },
@@ -74,6 +93,8 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   const ResponseCtor = deps.Response ?? Response;
   const upstreamName = publicUpstream(config.upstreamUrl);
   const ownMethods = { allow: 'GET, HEAD' };
+  const guards = createGuards(config, { ...deps, Response: ResponseCtor });
+  const { admission } = guards;
 
   function pathOf(request: Request, url: URL = new URL(request.url)): { path: string; query: string } {
     return { path: url.pathname, query: redactQuery(url.search) };
@@ -134,10 +155,33 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     return jsonResponse(ResponseCtor, status, { status: phase, upstream: upstreamName, version: deps.version });
   });
 
-  const metricsRoute = own('metrics', async () => {
+  const metricsRoute = own('metrics', async (request) => {
+    const refused = await guards.metricsAccess(request);
+    if (refused !== undefined) return refused;
     const { contentType, body } = await metrics.render();
     return new ResponseCtor(body, { status: 200, headers: { 'content-type': contentType, 'cache-control': 'no-store' } });
   });
+
+  /** /relay/servers: registration and the pool listing (see servers-route.ts). */
+  async function serversRoute(request: Request): Promise<Response> {
+    const startedAt = now();
+    metrics.requestStarted('servers');
+    const response = await guards.servers(request);
+    record(request, 'servers', response.status, startedAt, {});
+    return response;
+  }
+
+  /** CORS preflights are answered here and never reach the GPU host. */
+  function preflight(request: Request): Response {
+    const startedAt = now();
+    metrics.requestStarted('preflight');
+    const answer = (guards.cors as CorsPolicy).preflight(request);
+    const response = answer.allowed
+      ? new ResponseCtor(null, { status: 204, headers: answer.headers })
+      : errorResponse(ResponseCtor, 403, 'cors_not_allowed', answer.reason, answer.headers);
+    record(request, 'preflight', response.status, startedAt, {});
+    return response;
+  }
 
   async function forward(request: Request, context: RelayContext | undefined): Promise<Response> {
     const startedAt = now();
@@ -146,8 +190,15 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     const idHeader = { 'x-request-id': requestId };
     const url = new URL(request.url);
 
-    const fail = (status: number, code: string, message: string, error: string, extra: Record<string, string> = {}) => {
-      record(request, 'proxy', status, startedAt, { requestId, upstream: upstreamName, bytes: 0, error }, url);
+    const fail = (
+      status: number,
+      code: string,
+      message: string,
+      error: string,
+      extra: Record<string, string> = {},
+      upstreamUrl = upstreamName,
+    ) => {
+      record(request, 'proxy', status, startedAt, { requestId, upstream: upstreamUrl, bytes: 0, error }, url);
       return errorResponse(ResponseCtor, status, code, message, { ...idHeader, ...extra });
     };
 
@@ -176,29 +227,49 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
       trustForwardedHeaders: config.trustForwardedHeaders,
     });
 
-    let answer: Awaited<ReturnType<UpstreamClient>>;
-    try {
-      answer = await upstream({
-        target: upstreamTarget(config.upstreamUrl, url),
-        method: request.method,
-        headers,
-        body,
-        signal: request.signal,
-      });
-    } catch (err) {
-      if (limited?.exceeded || err instanceof BodyTooLargeError) {
-        return fail(413, 'payload_too_large', `The request body exceeds ${config.maxBodyBytes} bytes.`, 'body_too_large', {
-          connection: 'close',
-        });
-      }
-      const failure =
-        err instanceof UpstreamError
-          ? err
-          : new UpstreamError(request.signal.aborted ? 'aborted' : 'reset', String(err), { cause: err });
-      if (failure.kind !== 'aborted') metrics.upstreamError(failure.kind);
-      const { status, code, message } = UPSTREAM_FAILURES[failure.kind];
-      return fail(status, code, message, `${failure.kind}: ${failure.message}`);
+    // Admission: a free slot on a pool member now, a wait in the queue, or 503 (the GPU host never sees it).
+    let admitted = admission.admit(request.signal);
+    if (admitted instanceof Promise) admitted = await admitted;
+    if (admitted instanceof AdmissionRejection) {
+      const refused = guards.refusal(admitted);
+      return fail(refused.status, refused.code, refused.message, admitted.reason, refused.headers);
     }
+    let member = admitted;
+
+    let answer: Awaited<ReturnType<UpstreamClient>>;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        answer = await upstream({
+          target: upstreamTarget(member.url, url),
+          method: request.method,
+          headers,
+          body,
+          signal: request.signal,
+        });
+        break;
+      } catch (err) {
+        // Frees the slot; an idempotent request that could not connect gets one more member.
+        const next = guards.failed(member, err, request.method, attempt);
+        if (next !== undefined) {
+          member = next;
+          continue;
+        }
+        if (limited?.exceeded || err instanceof BodyTooLargeError) {
+          return fail(413, 'payload_too_large', `The request body exceeds ${config.maxBodyBytes} bytes.`, 'body_too_large', {
+            connection: 'close',
+          });
+        }
+        const failure =
+          err instanceof UpstreamError
+            ? err
+            : new UpstreamError(request.signal.aborted ? 'aborted' : 'reset', String(err), { cause: err });
+        if (failure.kind !== 'aborted') metrics.upstreamError(failure.kind);
+        const { status, code, message, headers: extra } = UPSTREAM_FAILURES[failure.kind];
+        return fail(status, code, message, `${failure.kind}: ${failure.message}`, extra, member.publicUrl);
+      }
+    }
+    admission.pool.succeeded(member);
+    const served = member;
 
     let response: Response;
     try {
@@ -208,28 +279,23 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
       });
     } catch (err) {
       (answer.body as { destroy?: () => void } | null)?.destroy?.();
+      admission.release(served);
       metrics.upstreamError('protocol');
       const { status, code, message } = UPSTREAM_FAILURES.protocol;
-      return fail(status, code, message, `protocol: ${String(err)}`);
+      return fail(status, code, message, `protocol: ${String(err)}`, {}, served.publicUrl);
     }
 
     void answer.done.then((outcome) => {
+      admission.release(served);
       const error = outcome.error;
       if (error && error.kind !== 'aborted') metrics.upstreamError(error.kind);
-      record(
-        request,
-        'proxy',
-        error?.kind === 'aborted' ? CLIENT_CLOSED : answer.status,
-        startedAt,
-        {
-          requestId,
-          upstream: upstreamName,
-          upstreamStatus: answer.status,
-          bytes: outcome.bytes,
-          ...(error ? { error: `${error.kind}: ${error.message}` } : {}),
-        },
-        url,
-      );
+      record(request, 'proxy', error?.kind === 'aborted' ? CLIENT_CLOSED : answer.status, startedAt, {
+        requestId,
+        upstream: served.publicUrl,
+        upstreamStatus: answer.status,
+        bytes: outcome.bytes,
+        ...(error ? { error: `${error.kind}: ${error.message}` } : {}),
+      }, url);
     });
     return response;
   }
@@ -240,7 +306,21 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
       return errorResponse(ResponseCtor, 500, 'internal_error', 'The relay failed to handle the request.');
     },
   });
-  router.all('/livez', livez).all('/healthz', healthz).all('/metrics', metricsRoute).all('*', forward);
+  router
+    .all('/livez', livez)
+    .all('/healthz', healthz)
+    .all('/metrics', metricsRoute)
+    .all(SERVERS_PATH, serversRoute)
+    .all(`${SERVERS_PATH}/*`, serversRoute)
+    .all('*', forward);
 
-  return (request, context) => router.fetch(request, context) as Promise<Response>;
+  const handle: RelayHandler = (request, context) => router.fetch(request, context) as Promise<Response>;
+  const cors = guards.cors;
+  if (cors === undefined) return handle;
+  return async (request, context) => {
+    if (CorsPolicy.isPreflight(request)) return preflight(request);
+    const response = await handle(request, context);
+    cors.apply(response.headers, request.headers.get('origin'));
+    return response;
+  };
 }

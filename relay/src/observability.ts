@@ -1,13 +1,33 @@
+import type { RejectionReason, WaitOutcome } from './admission.ts';
 import type { UpstreamErrorKind } from './upstream.ts';
 
-/** Bounded route label: the relay's own routes by name, everything forwarded as "proxy". */
-export type RouteLabel = 'livez' | 'healthz' | 'metrics' | 'proxy';
+/**
+ * Bounded route label: the relay's own routes by name (`servers` for /relay/servers, `preflight`
+ * for CORS preflights it answers), everything forwarded as "proxy".
+ */
+export type RouteLabel = 'livez' | 'healthz' | 'metrics' | 'servers' | 'preflight' | 'proxy';
+
+/** Pool and queue state, read when metrics are scraped rather than updated per request. */
+export interface AdmissionView {
+  depth(): number;
+  members(): readonly { id: string; inFlight: number; ejectedUntil: number }[];
+  now(): number;
+}
 
 /** What the relay core reports; the runtime decides how it is stored and exposed. */
 export interface RelayMetrics {
   requestStarted(route: RouteLabel): void;
   requestFinished(route: RouteLabel, method: string, status: number, durationSeconds: number): void;
   upstreamError(kind: UpstreamErrorKind): void;
+  /** Registers the pool and queue whose depth and per-member in-flight counts are exported. */
+  observeAdmission(view: AdmissionView): void;
+  /** A request left the queue: admitted, timed out, or its client went away. */
+  queueWaited(seconds: number, outcome: WaitOutcome): void;
+  admissionRejected(reason: Exclude<RejectionReason, 'client_closed'>): void;
+  /** A pool member was ejected after consecutive connect failures. */
+  upstreamEjected(member: 'static' | 'registered'): void;
+  /** The runtime refused a client connection because the connection cap was reached. */
+  connectionRefused(): void;
   /** The exposition served on /metrics. */
   render(): Promise<{ contentType: string; body: string }>;
 }

@@ -36,14 +36,20 @@ export interface UpstreamResponse {
 
 export type UpstreamClient = (request: UpstreamRequest) => Promise<UpstreamResponse>;
 
-/** connect: refused or unresolvable; timeout: connect, headers or idle gap; reset: connection broke; aborted: the client left. */
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'protocol';
+/**
+ * connect: refused or unresolvable; timeout: connect, headers or idle gap; reset: connection broke; aborted: the client left;
+ * overloaded: the relay itself could not open a socket (out of file descriptors), not the upstream's fault.
+ */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'protocol' | 'overloaded';
 
 export class UpstreamError extends Error {
   readonly kind: UpstreamErrorKind;
-  constructor(kind: UpstreamErrorKind, message: string, options?: { cause?: unknown }) {
+  /** No connection could be opened (refused, unreachable, connect timeout): nothing reached the upstream. */
+  readonly connectFailed: boolean;
+  constructor(kind: UpstreamErrorKind, message: string, options?: { cause?: unknown; connectFailed?: boolean }) {
     super(message, options);
     this.name = 'UpstreamError';
     this.kind = kind;
+    this.connectFailed = options?.connectFailed ?? kind === 'connect';
   }
 }

@@ -51,12 +51,21 @@ function cleanEnv(): Record<string, string> {
   return env;
 }
 
-function spawnRelay(env: Record<string, string>): {
+export interface SpawnOptions {
+  /** A command the relay runs under, e.g. ['prlimit', '--nofile=256:256', '--'] to lower its open-file limit. */
+  prefix?: string[];
+}
+
+function spawnRelay(
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): {
   child: ChildProcess;
   out: { stdout: string; stderr: string };
   exited: Promise<Exit>;
 } {
-  const child = spawn(process.execPath, [MAIN], {
+  const [command, ...args] = [...(options.prefix ?? []), process.execPath, MAIN];
+  const child = spawn(command, args, {
     env: { ...cleanEnv(), ...TEST_DEFAULTS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -93,11 +102,11 @@ function parseLines(stdout: string): LogLine[] {
 }
 
 /** Starts main.ts on a free port and resolves once it logs "relay listening". */
-export async function startRelay(env: Record<string, string>): Promise<RelayProcess> {
+export async function startRelay(env: Record<string, string>, options: SpawnOptions = {}): Promise<RelayProcess> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     try {
-      return await startRelayOn(port, env);
+      return await startRelayOn(port, env, options);
     } catch (err) {
       // Someone else took the port between freePort and the relay's listen: try another.
       if (!(err instanceof PortTakenError) || attempt === 3) throw err;
@@ -107,8 +116,8 @@ export async function startRelay(env: Record<string, string>): Promise<RelayProc
 
 class PortTakenError extends Error {}
 
-async function startRelayOn(port: number, env: Record<string, string>): Promise<RelayProcess> {
-  const { child, out, exited } = spawnRelay({ ...env, RELAY_PORT: String(port) });
+async function startRelayOn(port: number, env: Record<string, string>, options: SpawnOptions): Promise<RelayProcess> {
+  const { child, out, exited } = spawnRelay({ ...env, RELAY_PORT: String(port) }, options);
   const logs = () => parseLines(out.stdout);
 
   function waitForLog(match: (line: LogLine) => boolean, ms: number, what: string): Promise<LogLine> {

@@ -1,0 +1,20 @@
+/**
+ * The default cap on open client connections, derived from the process's open-file limit so
+ * that the relay refuses new connections before it runs out of file descriptors (EMFILE).
+ *
+ * Each client connection can hold two descriptors: its own socket, and one upstream socket
+ * while its request is in flight (upstream sockets are pooled, so never more than one per
+ * request). A reserve is kept for the runtime itself: stdio, the event loop, the listening
+ * socket, log output, DNS and TLS, idle keep-alive sockets to the GPU hosts. So:
+ *
+ *   cap = floor((limit - reserve) / 2), reserve = min(64, floor(limit / 4)), at least 1.
+ *
+ * With the usual soft limit of 1024 that is 480; with 65536, 32736.
+ */
+export const FDS_PER_CONNECTION = 2;
+export const MAX_FD_RESERVE = 64;
+
+export function defaultMaxConnections(openFileLimit: number): number {
+  const reserve = Math.min(MAX_FD_RESERVE, Math.floor(openFileLimit / 4));
+  return Math.max(1, Math.floor((openFileLimit - reserve) / FDS_PER_CONNECTION));
+}
