@@ -162,6 +162,11 @@ export function createServersRoute(deps: ServersRouteDeps): (request: Request) =
       );
     }
     if (!(await matcher.matches(request.headers.get('x-relay-server-token')))) {
+      // A signal worth seeing (someone probing for the token); the value itself is never logged.
+      log.warn(
+        { method: request.method, tokenPresent: request.headers.has('x-relay-server-token') },
+        'compute-node registration refused: wrong or missing server token',
+      );
       return errorResponse(ResponseCtor, 401, 'invalid_server_token', 'Missing or wrong X-Relay-Server-Token header.');
     }
     const path = new URL(request.url).pathname;
