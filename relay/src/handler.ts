@@ -289,13 +289,20 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
       admission.release(served);
       const error = outcome.error;
       if (error && error.kind !== 'aborted') metrics.upstreamError(error.kind);
-      record(request, 'proxy', error?.kind === 'aborted' ? CLIENT_CLOSED : answer.status, startedAt, {
-        requestId,
-        upstream: served.publicUrl,
-        upstreamStatus: answer.status,
-        bytes: outcome.bytes,
-        ...(error ? { error: `${error.kind}: ${error.message}` } : {}),
-      }, url);
+      record(
+        request,
+        'proxy',
+        error?.kind === 'aborted' ? CLIENT_CLOSED : answer.status,
+        startedAt,
+        {
+          requestId,
+          upstream: served.publicUrl,
+          upstreamStatus: answer.status,
+          bytes: outcome.bytes,
+          ...(error ? { error: `${error.kind}: ${error.message}` } : {}),
+        },
+        url,
+      );
     });
     return response;
   }
