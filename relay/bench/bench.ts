@@ -20,6 +20,12 @@ import autocannon from 'autocannon';
 import { findFreePort, waitForHttp } from './net.ts';
 import { replaceSection } from './report.ts';
 
+/** Node's flags as the image's ENTRYPOINT passes them, so the relay is measured as it runs in the pod. */
+const IMAGE_NODE_FLAGS = (
+  JSON.parse(
+    /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8'))?.[1] ?? '[]',
+  ) as string[]
+).filter((arg) => arg.startsWith('--'));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 /** Alternating runs per row in the registration + admission comparison. */
@@ -136,7 +142,7 @@ start(nginx, [
 execFileSync(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', join(repoRoot, 'tsconfig.build.json')], {
   stdio: 'inherit',
 });
-const relay = start(process.execPath, [join(repoRoot, 'dist/relay/node/main.js')], {
+const relay = start(process.execPath, [...IMAGE_NODE_FLAGS, join(repoRoot, 'dist/relay/node/main.js')], {
   ...process.env,
   RELAY_HOST: '127.0.0.1',
   RELAY_PORT: String(relayPort),
@@ -236,7 +242,7 @@ process.exit(0);
 async function admissionRelay(perMember: number): Promise<string> {
   const port = await findFreePort();
   const token = 'bench-server-token';
-  start(process.execPath, [join(repoRoot, 'dist/relay/node/main.js')], {
+  start(process.execPath, [...IMAGE_NODE_FLAGS, join(repoRoot, 'dist/relay/node/main.js')], {
     ...process.env,
     RELAY_HOST: '127.0.0.1',
     RELAY_PORT: String(port),
