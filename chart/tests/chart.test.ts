@@ -226,8 +226,8 @@ describe('Deployment', () => {
 
   it('sizes resources as values.yaml says, and the personal and family instances differently', () => {
     expect(relayContainer('defaults').resources).toEqual({
-      requests: { cpu: '50m', memory: '96Mi' },
-      limits: { cpu: '500m', memory: '192Mi' },
+      requests: { cpu: '50m', memory: '128Mi' },
+      limits: { cpu: '500m', memory: '256Mi' },
     });
     expect(relayContainer('personal').resources).not.toEqual(relayContainer('family').resources);
   });
