@@ -16,7 +16,7 @@ import {
 } from './containers.ts';
 import { dockerPlatform } from './docker.ts';
 import { dockerOrSkip } from './engine-gate.ts';
-import { repoRoot } from './paths.ts';
+import { RELAY_ENTRYPOINT, repoRoot } from './paths.ts';
 import { buildRelayImage, expectedLabels, testMetadata } from './relay-image.ts';
 import { buildStandInBase, NONROOT_UID } from './stand-in-base.ts';
 
@@ -125,7 +125,7 @@ if (docker) {
         expect.arrayContaining(['RELAY_PORT=5010', `TOKENPLACE_RELAY_VERSION=${metadata.version}`]),
       );
       expect(Object.keys(image.Config.ExposedPorts)).toEqual(['5010/tcp']);
-      expect(image.Config.Entrypoint).toEqual(['/nodejs/bin/node', 'dist/relay/node/main.js']);
+      expect(image.Config.Entrypoint).toEqual(RELAY_ENTRYPOINT);
       expect(image.Config.User).toBe(`${NONROOT_UID}:${NONROOT_UID}`);
       expect(`linux/${image.Architecture}`).toBe(platform);
       process.stderr.write(`[${SUITE}] image build took ${buildSeconds.toFixed(1)} s\n`);
@@ -152,7 +152,7 @@ if (docker) {
       expect(facts.gid.split(/\s+/)).toEqual(Array(4).fill(String(NONROOT_UID)));
       expect(facts.capEff).toBe('0000000000000000');
       expect(facts.noNewPrivs).toBe('1');
-      expect(facts.cmdline).toEqual(['/nodejs/bin/node', 'dist/relay/node/main.js']);
+      expect(facts.cmdline).toEqual(RELAY_ENTRYPOINT);
       expect(facts.myUid).toBe(NONROOT_UID);
     });
 

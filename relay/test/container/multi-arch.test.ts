@@ -19,6 +19,7 @@ import {
   registryBinary,
   startLocalRegistry,
 } from './local-registry.ts';
+import { RELAY_ENTRYPOINT } from './paths.ts';
 import { buildRelayImage, expectedLabels, testMetadata } from './relay-image.ts';
 import { multiarchTuple } from './shared-libraries.ts';
 import { buildStandInBase, NONROOT_UID } from './stand-in-base.ts';
@@ -184,7 +185,7 @@ if (docker) {
         expect(config.config.Labels).toMatchObject(expectedLabels(metadata));
         expect(config.config.Env).toContain('RELAY_PORT=5010');
         expect(config.config.User).toBe(`${NONROOT_UID}:${NONROOT_UID}`);
-        expect(config.config.Entrypoint).toEqual(['/nodejs/bin/node', 'dist/relay/node/main.js']);
+        expect(config.config.Entrypoint).toEqual(RELAY_ENTRYPOINT);
       }
     });
 
