@@ -6,6 +6,7 @@ import type { RelayConfig } from '../src/config.ts';
 import { createRelayHandler } from '../src/handler.ts';
 import { Lifecycle } from '../src/lifecycle.ts';
 import type { RelayMetrics } from '../src/observability.ts';
+import { errorResponse, type ResponseClass } from '../src/responses.ts';
 import { answerClientError, clientTimeouts, guardConnections } from './connection-limits.ts';
 import { sendResponse } from './send-response.ts';
 import { createUndiciUpstream } from './undici-upstream.ts';
@@ -57,6 +58,9 @@ export interface RelayServer {
   shutdown(): Promise<boolean>;
 }
 
+/** The Response class @whatwg-node/server sends fastest on Node. */
+const NodeResponseClass = NodeResponse as unknown as ResponseClass;
+
 export function createRelayServer({ config, logger, metrics, version }: RelayServerOptions): RelayServer {
   const lifecycle = new Lifecycle();
   const upstream = createUndiciUpstream({
@@ -70,16 +74,12 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     log: logger,
     lifecycle,
     version,
-    Response: NodeResponse as unknown as typeof Response,
+    Response: NodeResponseClass,
   });
   const adapter = createServerAdapter<{ req: IncomingMessage }>((request, serverContext) =>
     relay(request, { clientAddress: serverContext.req.socket.remoteAddress }),
   );
-  const internalError = () =>
-    new NodeResponse(JSON.stringify({ error: { code: 'internal_error', message: 'The relay failed to handle the request.' } }), {
-      status: 500,
-      headers: { 'content-type': 'application/json; charset=utf-8' },
-    }) as unknown as Response;
+  const internalError = () => errorResponse(NodeResponseClass, 500, 'internal_error', 'The relay failed to handle the request.');
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     Promise.resolve(adapter.handleNodeRequestAndResponse(req, res, { req }))
       .then(
