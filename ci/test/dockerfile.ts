@@ -59,3 +59,12 @@ export function keyValues(all: Instruction[], keyword: 'ENV' | 'LABEL', stage: n
 export function substitute(value: string, values: Record<string, string | undefined>): string {
   return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a, b) => values[a ?? b] ?? '');
 }
+
+/** The argv of the final stage's exec-form (JSON) ENTRYPOINT; throws when there is none. */
+export function execEntrypoint(text: string): string[] {
+  const all = instructions(text);
+  const last = lastStage(all);
+  const entrypoint = all.filter((i) => i.keyword === 'ENTRYPOINT' && i.stage === last).at(-1);
+  if (!entrypoint?.rest.startsWith('[')) throw new Error('Dockerfile: no exec-form ENTRYPOINT in the final stage');
+  return JSON.parse(entrypoint.rest) as string[];
+}

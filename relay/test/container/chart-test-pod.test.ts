@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { execEntrypoint } from '../../../ci/test/dockerfile.ts';
 import { renderTestPod, splitImageTag, testPodRun } from './chart-test-pod.ts';
 import { CHART_LIKE_RUN_FLAGS } from './containers.ts';
 import { repoRoot } from './paths.ts';
@@ -34,8 +35,7 @@ describe("the chart's helm test pod as a docker run", () => {
   });
 
   it("uses the executable of the image's own entry point (the image has no node on PATH)", async () => {
-    const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
-    const entrypoint = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    const entrypoint = execEntrypoint(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
     const run = testPodRun(await renderTestPod('tokenplace-relay:t'));
     expect(run.options.at(-1)).toBe(entrypoint[0]);
   });

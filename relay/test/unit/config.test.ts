@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, loadConfig, publicUpstream } from '../../src/config.ts';
-
-function errorOf(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { describeConfig, loadConfig, publicUpstream } from '../../src/config.ts';
+import { configErrorOf as errorOf } from '../helpers/config-error.ts';
 
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {

@@ -1,16 +1,7 @@
 /** The settings added for admission control, registration, limits, CORS and the metrics token. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, loadConfig } from '../../src/config.ts';
-
-function errorOf(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { describeConfig, loadConfig } from '../../src/config.ts';
+import { configErrorOf as errorOf } from '../helpers/config-error.ts';
 
 describe('defaults', () => {
   it('limits each upstream member to 4, queues 64 for 30 s, allows private ranges only, no CORS, open metrics', () => {
