@@ -84,7 +84,13 @@ export class UpstreamPool {
     this.static =
       options.staticUrl === undefined
         ? undefined
-        : new PoolMember(STATIC_MEMBER_ID, 'static upstream', options.staticUrl, options.maxConcurrency, Number.POSITIVE_INFINITY);
+        : new PoolMember(
+            STATIC_MEMBER_ID,
+            'static upstream',
+            options.staticUrl,
+            options.maxConcurrency,
+            Number.POSITIVE_INFINITY,
+          );
     this.#members = this.static === undefined ? [] : [this.static];
   }
 

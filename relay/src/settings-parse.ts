@@ -48,7 +48,10 @@ export function seconds(env: Env, setting: Setting<number>, min = 0, max = 3600)
   }
   const parsed = Number(value);
   if (parsed < min) {
-    throw new ConfigError(setting.name, min === 0 ? `must not be negative, got ${value}` : `must be at least ${min} seconds, got ${value}`);
+    throw new ConfigError(
+      setting.name,
+      min === 0 ? `must not be negative, got ${value}` : `must be at least ${min} seconds, got ${value}`,
+    );
   }
   if (parsed > max) throw new ConfigError(setting.name, `must be at most ${max} seconds, got ${value}`);
   return parsed;

@@ -3,7 +3,7 @@
  * same thing, the relay reads that name, so an operator's existing environment carries over; unlike
  * relay.py, a malformed value stops the relay with a message instead of silently falling back.
  */
-import { type CidrRange, parseCidr, PRIVATE_RANGES } from '../cidr.ts';
+import { type CidrRange, PRIVATE_RANGES, parseCidr } from '../cidr.ts';
 import { boolean, ConfigError, type Env, integer, raw, type Setting, seconds } from '../settings-parse.ts';
 
 export const TOKENPLACE_SETTINGS = {
@@ -158,9 +158,7 @@ export function loadTokenPlaceConfig(env: Env, singleServerToken: string | undef
     pollWaitSeconds: seconds(env, s.pollWaitSeconds, 0, 60),
     nodeLeaseSeconds,
     inFlightTtlSeconds:
-      inFlight === undefined
-        ? nodeLeaseSeconds
-        : seconds(env, { ...s.inFlightTtlSeconds, fallback: nodeLeaseSeconds }, 1, 3600),
+      inFlight === undefined ? nodeLeaseSeconds : seconds(env, { ...s.inFlightTtlSeconds, fallback: nodeLeaseSeconds }, 1, 3600),
     maxQueueDepth: integer(env, s.maxQueueDepth, 1, 100_000),
     requestDeadlineSeconds: seconds(env, s.requestDeadlineSeconds, 1, 3600),
     tombstoneTtlSeconds: seconds(env, s.tombstoneTtlSeconds, 1, 300),

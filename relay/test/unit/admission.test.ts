@@ -58,8 +58,8 @@ describe('Admission', () => {
     await settle();
     expect(order).toEqual([0]);
     expect((pool.static as PoolMember).inFlight).toBe(1);
-    admission.release((pool.static as PoolMember));
-    admission.release((pool.static as PoolMember));
+    admission.release(pool.static as PoolMember);
+    admission.release(pool.static as PoolMember);
     await Promise.all(waiting);
     expect(order).toEqual([0, 1, 2]);
     expect(admission.depth).toBe(0);
@@ -74,7 +74,7 @@ describe('Admission', () => {
     const newcomer = admission.admit(signal());
     expect(newcomer).toBeInstanceOf(Promise);
     await settle();
-    expect(queued.value).toBe((pool.static as PoolMember));
+    expect(queued.value).toBe(pool.static as PoolMember);
   });
 
   it('rejects with queue_full at once when the queue is full, and with 0 length never queues', () => {
@@ -131,7 +131,7 @@ describe('Admission', () => {
     expect(waits[0].outcome).toBe('abandoned');
     admission.release(holder);
     await settle();
-    expect(stays.value).toBe((pool.static as PoolMember));
+    expect(stays.value).toBe(pool.static as PoolMember);
     expect((pool.static as PoolMember).inFlight).toBe(1);
   });
 
@@ -158,11 +158,11 @@ describe('Admission', () => {
     expect(admission.depth).toBe(2);
     admission.release(holder);
     await settle();
-    expect(first.value).toBe((pool.static as PoolMember));
+    expect(first.value).toBe(pool.static as PoolMember);
     expect(last.value).toBeUndefined();
-    admission.release((pool.static as PoolMember));
+    admission.release(pool.static as PoolMember);
     await settle();
-    expect(last.value).toBe((pool.static as PoolMember));
+    expect(last.value).toBe(pool.static as PoolMember);
     expect(admission.depth).toBe(0);
   });
 });
