@@ -49,6 +49,8 @@ export interface Memory {
 export interface RelayResult {
   name: string;
   ours: boolean;
+  /** The 1-minute load average when this relay's measurement started (the machine is shared). */
+  loadAtStart: number;
   rest?: Memory;
   roundTrips?: RoundTrips;
   retrieve?: RetrieveLoad;
@@ -105,7 +107,7 @@ async function benchOne(
   progress: (step: string) => void,
 ): Promise<RelayResult> {
   let relay: RelayUnderTest | undefined;
-  const result: RelayResult = { name: ours ? 'this relay' : 'relay.py', ours };
+  const result: RelayResult = { name: ours ? 'this relay' : 'relay.py', ours, loadAtStart: loadavg()[0] };
   try {
     relay = await start();
     result.name = relay.name;

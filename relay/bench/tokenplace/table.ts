@@ -54,7 +54,8 @@ export function renderSection(results: RelayResult[], context: Context): string 
     '',
     `Measured ${when} on ${context.machine}, Node ${context.versions.node}, Python ${context.versions.python}, ` +
       `gunicorn ${context.versions.gunicorn}. The machine is shared: load average (1 min) ${context.loadBefore.toFixed(2)} ` +
-      `before the run, ${context.loadAfter.toFixed(2)} after it.`,
+      `before the run, ${context.loadAfter.toFixed(2)} after it; when each relay's turn began: ` +
+      `${results.map((result) => `${result.ours ? 'this relay' : 'relay.py'} ${result.loadAtStart.toFixed(2)}`).join(', ')}.`,
     '',
     "- **relay.py**: token.place's reference relay (pinned copy) as token.place runs it in production: " +
       '`gunicorn -w 1 --threads 4 relay:app` (Debian `python3-gunicorn`), started through `peer.sh python -m gunicorn`.',
