@@ -3,13 +3,14 @@
  * store without background sweeps, and helpers that speak the protocol as server.py and
  * client.py do (with fake ciphertext: the relay never decrypts).
  */
+
+import { createPromMetrics } from '../../node/prom-metrics.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createRelayHandler } from '../../src/handler.ts';
 import { Lifecycle } from '../../src/lifecycle.ts';
 import type { RelayLogger } from '../../src/observability.ts';
 import { MemoryStore } from '../../src/tokenplace/memory-store.ts';
 import type { RateLimiterFactory } from '../../src/tokenplace/rate-limits.ts';
-import { createPromMetrics } from '../../node/prom-metrics.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
 export const TOKEN = 'node-token';
@@ -93,13 +94,21 @@ export function harness(env: Record<string, string> = {}, options: { rateLimiter
     rateLimiters: options.rateLimiters,
   });
 
-  async function send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Reply> {
+  async function send(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    signal?: AbortSignal,
+  ): Promise<Reply> {
     const init: RequestInit = { method, headers: { ...headers }, signal };
     if (body !== undefined) {
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
       (init.headers as Record<string, string>)['content-type'] = 'application/json';
     }
-    const response = await handler(new Request(`http://relay${path}`, init), { clientAddress: headers['x-test-peer'] ?? '203.0.113.9' });
+    const response = await handler(new Request(`http://relay${path}`, init), {
+      clientAddress: headers['x-test-peer'] ?? '203.0.113.9',
+    });
     const text = await response.text();
     let parsed: unknown = text;
     try {
@@ -114,20 +123,33 @@ export function harness(env: Record<string, string> = {}, options: { rateLimiter
     send('POST', path, body, { 'x-relay-server-token': TOKEN, ...headers });
 
   async function register(key: string, caps: Record<string, unknown> | null = capabilities()): Promise<string> {
-    const reply = await node('/api/v1/relay/servers/register', caps === null ? { server_public_key: key } : { server_public_key: key, capabilities: caps });
+    const reply = await node(
+      '/api/v1/relay/servers/register',
+      caps === null ? { server_public_key: key } : { server_public_key: key, capabilities: caps },
+    );
     if (reply.status !== 200) throw new Error(`register ${key}: ${reply.status} ${JSON.stringify(reply.body)}`);
     return reply.body.control_credential;
   }
 
-  const poll = (key: string, signal?: AbortSignal) => send('POST', '/api/v1/relay/servers/poll', { server_public_key: key }, { 'x-relay-server-token': TOKEN }, signal);
+  const poll = (key: string, signal?: AbortSignal) =>
+    send('POST', '/api/v1/relay/servers/poll', { server_public_key: key }, { 'x-relay-server-token': TOKEN }, signal);
   const enqueue = (nodeKey: string, client: string, requestId: string, extra: Record<string, unknown> = {}) =>
     send('POST', '/api/v1/relay/requests', requestEnvelope(nodeKey, client, requestId, extra));
   const respond = (client: string, requestId: string, extra: Record<string, unknown> = {}) =>
     node('/api/v1/relay/responses', responseEnvelope(client, requestId, extra));
   const retrieve = (client: string, requestId?: string) =>
-    send('POST', '/api/v1/relay/responses/retrieve', requestId === undefined ? { client_public_key: client } : { client_public_key: client, request_id: requestId });
+    send(
+      'POST',
+      '/api/v1/relay/responses/retrieve',
+      requestId === undefined ? { client_public_key: client } : { client_public_key: client, request_id: requestId },
+    );
   const control = (key: string, requestId: string, credential: string, acknowledge = false) =>
-    node('/api/v1/relay/servers/control', { server_public_key: key, request_id: requestId, control_credential: credential, acknowledge });
+    node('/api/v1/relay/servers/control', {
+      server_public_key: key,
+      request_id: requestId,
+      control_credential: credential,
+      acknowledge,
+    });
 
   /** Lets pending promise chains (a woken poll) run. */
   const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -141,5 +163,22 @@ export function harness(env: Record<string, string> = {}, options: { rateLimiter
     throw new Error(`fewer than ${count} polls were held`);
   }
 
-  return { clock, lifecycle, lines, store, config, handler, send, node, register, poll, enqueue, respond, retrieve, control, settle, heldPolls };
+  return {
+    clock,
+    lifecycle,
+    lines,
+    store,
+    config,
+    handler,
+    send,
+    node,
+    register,
+    poll,
+    enqueue,
+    respond,
+    retrieve,
+    control,
+    settle,
+    heldPolls,
+  };
 }

@@ -9,9 +9,13 @@ describe('GET /api/v1/relay/servers/next', () => {
     const h = harness();
     const none = await h.send('GET', NEXT);
     expect(none.status).toBe(503);
-    expect(none.body).toEqual({ error: { message: 'No registered compute nodes are available on this relay.', code: 'no_registered_compute_nodes' } });
+    expect(none.body).toEqual({
+      error: { message: 'No registered compute nodes are available on this relay.', code: 'no_registered_compute_nodes' },
+    });
     await h.register('k');
-    expect((await h.send('GET', `${NEXT}?context_tier=1m`)).body).toEqual({ error: { message: 'Unsupported context_tier', code: 'invalid_context_tier' } });
+    expect((await h.send('GET', `${NEXT}?context_tier=1m`)).body).toEqual({
+      error: { message: 'Unsupported context_tier', code: 'invalid_context_tier' },
+    });
   });
 
   it('selects a node for the default model and reports the selection as relay.py does', async () => {
@@ -44,7 +48,11 @@ describe('GET /api/v1/relay/servers/next', () => {
     expect((await h.send('GET', `${NEXT}?model=Llama-3-8B-Instruct`)).body.resolved_model).toBe('qwen3-8b-instruct');
     const none = await h.send('GET', `${NEXT}?model=mistral`);
     expect(none.status).toBe(503);
-    expect(none.body.error).toMatchObject({ code: 'no_matching_compute_node', requested_model: 'mistral', eligible_node_count: 0 });
+    expect(none.body.error).toMatchObject({
+      code: 'no_matching_compute_node',
+      requested_model: 'mistral',
+      eligible_node_count: 0,
+    });
   });
 
   it('a node registered without capabilities is listed but matches no model', async () => {
@@ -56,7 +64,11 @@ describe('GET /api/v1/relay/servers/next', () => {
   it('prefers the smallest capable tier, spills over to a larger one, and takes turns among equals', async () => {
     const h = harness();
     await h.register('big', capabilities({ active_context_tier: '64k-full', maximum_total_context_tokens: 65536 }));
-    expect((await h.send('GET', NEXT)).body).toMatchObject({ server_public_key: 'big', spillover: true, spillover_reason: 'no_smaller_eligible_node_available' });
+    expect((await h.send('GET', NEXT)).body).toMatchObject({
+      server_public_key: 'big',
+      spillover: true,
+      spillover_reason: 'no_smaller_eligible_node_available',
+    });
     await h.register('a');
     await h.register('b');
     const picks = [];
@@ -77,7 +89,11 @@ describe('GET /api/v1/relay/servers/next', () => {
     const busy = await h.send('GET', NEXT);
     expect(busy.status).toBe(503);
     expect(busy.headers.get('retry-after')).toBe('1');
-    expect(busy.body.error).toMatchObject({ code: 'no_available_capacity', capacity_limited_node_count: 2, capacity_limited_tier_counts: { '8k-fast': 2 } });
+    expect(busy.body.error).toMatchObject({
+      code: 'no_available_capacity',
+      capacity_limited_node_count: 2,
+      capacity_limited_tier_counts: { '8k-fast': 2 },
+    });
   });
 });
 
@@ -110,7 +126,9 @@ describe('POST /api/v1/relay/requests', () => {
     const h = harness();
     await h.register('k');
     expect((await h.enqueue('k', '', 'r')).body).toEqual({ error: { message: 'Missing client public key', code: 400 } });
-    expect((await h.enqueue('nobody', 'c', 'r')).body).toEqual({ error: { message: 'Server with the specified public key not found', code: 404 } });
+    expect((await h.enqueue('nobody', 'c', 'r')).body).toEqual({
+      error: { message: 'Server with the specified public key not found', code: 404 },
+    });
   });
 
   it('admits a request with its deadline, accepting `ciphertext` as the browser sends it', async () => {
@@ -119,7 +137,11 @@ describe('POST /api/v1/relay/requests', () => {
     const envelope = requestEnvelope('k', 'c', 'r');
     const { chat_history, ...browser } = envelope;
     const reply = await h.send('POST', '/api/v1/relay/requests', { ...browser, ciphertext: chat_history });
-    expect(reply.body).toEqual({ message: 'Request received', request_deadline_remaining_seconds: 480, request_ttl_seconds: 480 });
+    expect(reply.body).toEqual({
+      message: 'Request received',
+      request_deadline_remaining_seconds: 480,
+      request_ttl_seconds: 480,
+    });
     expect((await h.poll('k')).body.chat_history).toBe(chat_history);
   });
 
@@ -165,7 +187,8 @@ describe('POST /api/v1/relay/requests', () => {
     const h = harness({ API_RATE_LIMIT: '2/hour' }, { rateLimiters: memoryRateLimiters });
     await h.register('k');
     const from = (address: string) => ({ 'x-test-peer': '10.42.0.9', 'x-forwarded-for': `${address}, 10.42.0.3` });
-    const send = (address: string, id: string) => h.send('POST', '/api/v1/relay/requests', requestEnvelope('k', 'c', id), from(address));
+    const send = (address: string, id: string) =>
+      h.send('POST', '/api/v1/relay/requests', requestEnvelope('k', 'c', id), from(address));
     expect((await send('198.51.100.1', 'a')).status).toBe(200);
     expect((await send('198.51.100.1', 'b')).status).toBe(200);
     const limited = await send('198.51.100.1', 'c');

@@ -4,13 +4,20 @@ import { capabilities, harness } from '../harness.ts';
 describe('POST /api/v1/relay/servers/poll', () => {
   it('answers relay.py’s errors: 400 without a key, 404 for an unknown node, 400 for bad capabilities', async () => {
     const h = harness();
-    expect((await h.node('/api/v1/relay/servers/poll', {})).body).toEqual({ error: { message: 'Missing server public key', code: 400 } });
-    expect((await h.node('/api/v1/relay/servers/poll', 'x')).body).toEqual({ error: { message: 'Invalid request data', code: 400 } });
+    expect((await h.node('/api/v1/relay/servers/poll', {})).body).toEqual({
+      error: { message: 'Missing server public key', code: 400 },
+    });
+    expect((await h.node('/api/v1/relay/servers/poll', 'x')).body).toEqual({
+      error: { message: 'Invalid request data', code: 400 },
+    });
     const unknown = await h.poll('nobody');
     expect(unknown.status).toBe(404);
     expect(unknown.body).toEqual({ error: { message: 'Server with the specified public key not found', code: 404 } });
     await h.register('k');
-    const bad = await h.node('/api/v1/relay/servers/poll', { server_public_key: 'k', capabilities: { active_context_tier: 'x' } });
+    const bad = await h.node('/api/v1/relay/servers/poll', {
+      server_public_key: 'k',
+      capabilities: { active_context_tier: 'x' },
+    });
     expect(bad.body.error.code).toBe('invalid_capabilities');
   });
 
@@ -62,13 +69,20 @@ describe('POST /api/v1/relay/servers/poll', () => {
     await h.heldPolls();
     h.clock.advance(10_000);
     const reply = await pending;
-    expect(reply).toMatchObject({ status: 200, body: { message: 'No requests available', next_ping_in_x_seconds: 0, poll_wait_seconds: 10 } });
+    expect(reply).toMatchObject({
+      status: 200,
+      body: { message: 'No requests available', next_ping_in_x_seconds: 0, poll_wait_seconds: 10 },
+    });
   });
 
   it('with a poll wait of 0 answers at once and tells the node to wait for its lease', async () => {
     const h = harness({ TOKEN_PLACE_API_V1_RELAY_POLL_WAIT_SECONDS: '0' });
     await h.register('k');
-    expect((await h.poll('k')).body).toEqual({ message: 'No requests available', next_ping_in_x_seconds: 30, poll_wait_seconds: 0 });
+    expect((await h.poll('k')).body).toEqual({
+      message: 'No requests available',
+      next_ping_in_x_seconds: 30,
+      poll_wait_seconds: 0,
+    });
   });
 
   it('never gives a node more in flight than its max_concurrency; a finished request frees the slot and wakes the poll', async () => {

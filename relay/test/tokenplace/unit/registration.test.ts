@@ -48,9 +48,18 @@ describe('POST /api/v1/relay/servers/register', () => {
     ['capabilities.active_context_tier must be a string', { ...capabilities(), active_context_tier: 5 }],
     ['capabilities.active_context_tier is unsupported', { ...capabilities(), active_context_tier: '1m-huge' }],
     ['capabilities.supported_model_ids must be a non-empty string list', { ...capabilities(), supported_model_ids: [] }],
-    ['capabilities.supported_model_ids must be a non-empty string list', { ...capabilities(), supported_model_ids: Array(65).fill('m') }],
-    ['capabilities.maximum_total_context_tokens must be a positive integer', { ...capabilities(), maximum_total_context_tokens: 0 }],
-    ['capabilities.maximum_total_context_tokens is below the active tier', { ...capabilities(), maximum_total_context_tokens: 4096 }],
+    [
+      'capabilities.supported_model_ids must be a non-empty string list',
+      { ...capabilities(), supported_model_ids: Array(65).fill('m') },
+    ],
+    [
+      'capabilities.maximum_total_context_tokens must be a positive integer',
+      { ...capabilities(), maximum_total_context_tokens: 0 },
+    ],
+    [
+      'capabilities.maximum_total_context_tokens is below the active tier',
+      { ...capabilities(), maximum_total_context_tokens: 4096 },
+    ],
     ['capability token reservations and concurrency must be positive integers', { ...capabilities(), max_concurrency: 129 }],
     ['default output reservation cannot exceed maximum output tokens', { ...capabilities(), maximum_output_tokens: 10 }],
     ['capabilities.backend_class must be a string', { ...capabilities(), backend_class: 3 }],
@@ -82,7 +91,10 @@ describe('POST /api/v1/relay/servers/register', () => {
 
   it('normalises capabilities as relay.py does (model ids lower-cased and deduplicated, unknown backend)', async () => {
     const h = harness();
-    await h.register('k', capabilities({ supported_model_ids: [' Qwen3-8B-Instruct ', 'qwen3-8b-instruct'], backend_class: 'TPU' }));
+    await h.register(
+      'k',
+      capabilities({ supported_model_ids: [' Qwen3-8B-Instruct ', 'qwen3-8b-instruct'], backend_class: 'TPU' }),
+    );
     const node = await h.store.getNode('k');
     expect(node?.capabilities.supported_model_ids).toEqual(['qwen3-8b-instruct']);
     expect(node?.capabilities.backend_class).toBe('unknown');
@@ -126,7 +138,9 @@ describe('POST /api/v1/relay/servers/unregister and the legacy /unregister', () 
 
   it('answers bad bodies with relay.py’s shapes: nested on the API v1 route, a plain string on the legacy one', async () => {
     const h = harness();
-    expect((await h.node('/api/v1/relay/servers/unregister', '[]')).body).toEqual({ error: { message: 'Invalid request data', code: 400 } });
+    expect((await h.node('/api/v1/relay/servers/unregister', '[]')).body).toEqual({
+      error: { message: 'Invalid request data', code: 400 },
+    });
     expect((await h.node('/api/v1/relay/servers/unregister', { server_public_key: ' ' })).body).toEqual({
       error: { message: 'Invalid public key', code: 400 },
     });
