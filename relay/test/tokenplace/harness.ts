@@ -60,6 +60,7 @@ export function responseEnvelope(client: string, requestId: string, extra: Recor
 export interface Reply {
   status: number;
   headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: replies are JSON of many shapes, read freely in assertions
   body: any;
 }
 

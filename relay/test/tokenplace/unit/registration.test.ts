@@ -6,7 +6,7 @@ const REGISTER = '/api/v1/relay/servers/register';
 describe('POST /api/v1/relay/servers/register', () => {
   it('refuses a missing or wrong server token with 401 and relay.py’s body', async () => {
     const h = harness();
-    for (const headers of [{}, { 'x-relay-server-token': 'nope' }]) {
+    for (const headers of [{}, { 'x-relay-server-token': 'nope' }] as Record<string, string>[]) {
       const reply = await h.send('POST', REGISTER, { server_public_key: 'k' }, headers);
       expect(reply.status).toBe(401);
       expect(reply.body).toEqual({ error: { message: 'Missing or invalid relay server token', code: 401 } });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCidr } from '../../../src/cidr.ts';
+import { type CidrRange, parseCidr } from '../../../src/cidr.ts';
 import { loadConfig } from '../../../src/config.ts';
 import { clientAddress } from '../../../src/tokenplace/client-address.ts';
 import { parseRateLimit } from '../../../src/tokenplace/settings.ts';
@@ -54,7 +54,7 @@ describe('token.place settings', () => {
 });
 
 describe('clientAddress', () => {
-  const proxies = ['127.0.0.0/8', '10.0.0.0/8'].map((text) => parseCidr(text)!);
+  const proxies = ['127.0.0.0/8', '10.0.0.0/8'].map((text) => parseCidr(text) as CidrRange);
 
   it('believes X-Forwarded-For only from a trusted proxy, taking the rightmost untrusted hop', () => {
     expect(clientAddress('10.42.0.5', '198.51.100.7, 10.42.0.9', proxies, true)).toBe('198.51.100.7');
