@@ -6,7 +6,7 @@
 
 import { createPromMetrics } from '../../node/prom-metrics.ts';
 import { loadConfig } from '../../src/config.ts';
-import { createRelayHandler } from '../../src/handler.ts';
+import { createRelayHandler, tokenPlaceObserver } from '../../src/handler.ts';
 import { Lifecycle } from '../../src/lifecycle.ts';
 import type { RelayLogger } from '../../src/observability.ts';
 import { MemoryStore } from '../../src/tokenplace/memory-store.ts';
@@ -75,7 +75,9 @@ export function harness(env: Record<string, string> = {}, options: { rateLimiter
   const log: RelayLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
   const config = loadConfig({ TOKEN_PLACE_RELAY_SERVER_TOKEN: TOKEN, TOKEN_PLACE_API_V1_RELAY_POLL_WAIT_SECONDS: '10', ...env });
   const tp = config.tokenplace;
+  const metrics = createPromMetrics();
   const store = new MemoryStore({
+    observer: tokenPlaceObserver(metrics),
     maxNodes: tp.maxNodes,
     terminalTtlMs: tp.terminalTtlSeconds * 1000,
     tombstoneTtlMs: tp.tombstoneTtlSeconds * 1000,
@@ -86,7 +88,7 @@ export function harness(env: Record<string, string> = {}, options: { rateLimiter
     upstream: async () => {
       throw new Error('no HTTP upstream in these tests');
     },
-    metrics: createPromMetrics(),
+    metrics,
     log,
     lifecycle,
     version: 'test',

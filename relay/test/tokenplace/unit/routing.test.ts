@@ -135,4 +135,27 @@ describe('routes of the protocol', () => {
     await h.store.sweep(h.clock.now());
     expect(h.store.sizes()).toEqual({ nodes: 1, waiters: 0, live: 0, responses: 0, terminal: 0, tombstones: 0 });
   });
+
+  it('exports node counts, queued and in-flight work, and how requests ended on /metrics', async () => {
+    const h = harness();
+    await h.register('k');
+    await h.enqueue('k', 'c', 'r1');
+    await h.enqueue('k', 'c', 'r2');
+    await h.poll('k');
+    await h.respond('c', 'r1');
+    await h.send('POST', '/api/v1/relay/requests/cancel', {
+      client_public_key: 'c',
+      request_id: 'r2',
+      cancel_token: 'cancel-r2',
+      reason: 'client_timeout',
+    });
+    await h.enqueue('k', 'c', 'r3');
+    const text: string = (await h.send('GET', '/metrics')).body;
+    expect(text).toContain('tokenplace_relay_compute_nodes{state="active"} 1');
+    expect(text).toContain('tokenplace_relay_compute_node_queued_requests 1');
+    expect(text).toContain('tokenplace_relay_relayed_requests_total{outcome="completed",reason="completed"} 1');
+    expect(text).toContain('tokenplace_relay_relayed_requests_total{outcome="cancelled",reason="client_timeout"} 1');
+    expect(text).toContain('tokenplace_relay_requests_total{method="POST",route="relay_requests",status="200"} 3');
+    expect(text).not.toContain('cancel-r');
+  });
 });
