@@ -4,7 +4,7 @@
  * methods are synchronous, so each runs as one atomic transition on the single JS thread.
  */
 import type { Envelope } from './envelope.ts';
-import { activeInFlight, type NodeState, sameDigest } from './memory-node.ts';
+import { activeInFlight, type NodeState, sameDigest, sizeOf } from './memory-node.ts';
 import type {
   CancelResult,
   ClaimResult,
@@ -33,11 +33,6 @@ export interface RequestBookOptions {
   observer: StoreObserver;
   /** Capacity changed or work arrived for a node: wake its polls. */
   notify(nodeKey: string): void;
-}
-
-/** What an envelope costs to hold: its ciphertext fields dominate, everything else is bounded. */
-function sizeOf(envelope: Envelope): number {
-  return envelope.ciphertext.length + envelope.cipherkey.length + envelope.iv.length + envelope.client_public_key.length + 256;
 }
 
 const requestKey = (clientKey: string, requestId: string) => `${clientKey}\0${requestId}`;
