@@ -118,7 +118,11 @@ export function startPeer(name: string, args: string[], env: Record<string, stri
   }
 
   async function stop(ms = 5_000): Promise<Exit> {
-    if (running()) killGroup(child, 'SIGTERM');
+    if (running()) {
+      killGroup(child, 'SIGTERM');
+      // A test may have frozen it with SIGSTOP; SIGTERM waits until it runs again.
+      killGroup(child, 'SIGCONT');
+    }
     const timer = setTimeout(() => killGroup(child, 'SIGKILL'), ms);
     try {
       return await exited;

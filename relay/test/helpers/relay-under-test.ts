@@ -18,8 +18,12 @@ export function relayKind(): RelayKind {
   return value;
 }
 
-/** Settings every relay under test gets: short long polls, and rate limits no test reaches. */
+/**
+ * Settings every relay under test gets: short long polls, rate limits no test reaches, and registration open to nodes
+ * without a token, which relay.py always allows when no token is set and ours only with TOKENPLACE_RELAY_OPEN_REGISTRATION.
+ */
 const PEER_TEST_DEFAULTS: Record<string, string> = {
+  TOKENPLACE_RELAY_OPEN_REGISTRATION: 'true',
   TOKEN_PLACE_API_V1_RELAY_POLL_WAIT_SECONDS: '2',
   API_RATE_LIMIT: '100000/hour',
   API_DAILY_QUOTA: '1000000/day',

@@ -126,7 +126,8 @@ export function usePeerBench(): () => PeerBench {
     bench = new PeerBench();
   });
   afterEach(async (context) => {
-    if (context.task.result?.state === 'fail') console.error(`what the processes wrote:\n${bench.transcript()}`);
+    if (context.task.result?.state === 'fail' && !context.task.fails)
+      console.error(`what the processes wrote:\n${bench.transcript()}`);
     await bench.stopAll();
   });
   return () => bench;
