@@ -110,7 +110,10 @@ async function waitForDiagnostics(port: number, relay: PeerProcess): Promise<voi
     async () => {
       if (!relay.running()) throw new Error(`relay.py exited while starting; its output:\n${relay.output()}`);
       const res = await send(port, { path: '/relay/diagnostics' }, 1_000).catch(() => undefined);
-      return res?.status === 200 ? true : undefined;
+      // Only an answer relay.py logged counts: another test's relay may have taken the port first.
+      return res?.status === 200 && referenceLog(relay).some((line) => line.http_path === '/relay/diagnostics')
+        ? true
+        : undefined;
     },
     20_000,
     `relay.py to answer /relay/diagnostics on port ${port}; its output:\n${relay.output()}`,
