@@ -52,8 +52,10 @@ export interface RelayUnderTest {
   /** Our relay's process, when the relay is ours. */
   ours?: RelayProcess;
   output(): string;
-  /** Whether the relay logged that it answered a request for path with status. */
+  /** Whether the relay has logged, so far, that it answered a request for path with status. */
   answered(path: string, status: number): boolean;
+  /** Waits until the relay logs that it answered a request for path with status (our relay writes its log in batches). */
+  waitForAnswer(path: string, status: number, ms?: number): Promise<void>;
   diagnostics(): Promise<Diagnostics>;
   nodeKeys(): Promise<string[]>;
   postJson(path: string, body: unknown, headers?: Record<string, string>, ms?: number): Promise<JsonResponse>;
@@ -68,13 +70,13 @@ export async function startRelayUnderTest(env: Record<string, string> = {}): Pro
 async function startOurs(env: Record<string, string>): Promise<RelayUnderTest> {
   // The protocol routes log their requests at debug level; answered() reads those lines.
   const relay = await startRelay({ TOKENPLACE_RELAY_LOG_LEVEL: 'debug', ...env });
+  const answered = (path: string, status: number) =>
+    relay.logs().some((line) => line.msg === 'request' && line.path === path && line.status === status);
+  const output = () => `${relay.stdout()}${relay.stderr()}`;
   return {
-    ...common(relay.port),
+    ...common(relay.port, answered, output),
     kind: 'ours',
     ours: relay,
-    output: () => `${relay.stdout()}${relay.stderr()}`,
-    answered: (path, status) =>
-      relay.logs().some((line) => line.msg === 'request' && line.path === path && line.status === status),
     stop: async () => {
       await relay.stop();
     },
@@ -93,11 +95,11 @@ async function startReference(env: Record<string, string>): Promise<RelayUnderTe
       if (relay.output().includes('Address already in use') && attempt < 3) continue;
       throw err;
     }
+    const answered = (path: string, status: number) =>
+      referenceLog(relay).some((line) => line.http_path === path && line.http_status === status);
     return {
-      ...common(port),
+      ...common(port, answered, relay.output),
       kind: 'reference',
-      output: relay.output,
-      answered: (path, status) => referenceLog(relay).some((line) => line.http_path === path && line.http_status === status),
       stop: async () => {
         await relay.stop();
       },
@@ -136,7 +138,9 @@ function referenceLog(relay: PeerProcess): Record<string, unknown>[] {
     .filter((line) => line.message === 'http.request');
 }
 
-function common(port: number): Pick<RelayUnderTest, 'port' | 'url' | 'diagnostics' | 'nodeKeys' | 'postJson'> {
+type Common = 'port' | 'url' | 'diagnostics' | 'nodeKeys' | 'postJson' | 'answered' | 'waitForAnswer' | 'output';
+
+function common(port: number, answered: RelayUnderTest['answered'], output: () => string): Pick<RelayUnderTest, Common> {
   async function diagnostics(): Promise<Diagnostics> {
     const res = await send(port, { path: '/relay/diagnostics' });
     if (res.status !== 200) throw new Error(`/relay/diagnostics answered ${res.status}: ${res.body.toString('utf8')}`);
@@ -157,9 +161,19 @@ function common(port: number): Pick<RelayUnderTest, 'port' | 'url' | 'diagnostic
     }
     return { status: res.status, headers: res.headers, body: parsed };
   }
+  const waitForAnswer = async (path: string, status: number, ms = 3_000) => {
+    await eventually(
+      async () => (answered(path, status) ? true : undefined),
+      ms,
+      `the relay to log ${status} for ${path}:\n${output()}`,
+    );
+  };
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    answered,
+    waitForAnswer,
+    output,
     diagnostics,
     nodeKeys: async () => (await diagnostics()).api_v1_registered_compute_nodes.map((node) => node.server_public_key),
     postJson,

@@ -27,7 +27,7 @@ describe('a chat through the relay between real token.place peers', { timeout: 4
     const answer = await bench().startClient().ask('hello with a token');
 
     expect(answer.text).toMatch(/^Mock Response: /);
-    expect(relay.answered(REGISTER, 200)).toBe(true);
+    await relay.waitForAnswer(REGISTER, 200);
     expect(relay.answered(REGISTER, 401)).toBe(false);
   });
 
@@ -39,7 +39,7 @@ describe('a chat through the relay between real token.place peers', { timeout: 4
     const answer = await bench().startClient().ask('hello without a token');
 
     expect(answer.text).toMatch(/^Mock Response: /);
-    expect(relay.answered(REGISTER, 200)).toBe(true);
+    await relay.waitForAnswer(REGISTER, 200);
   });
 
   it('wrong server token: the relay answers 401 and the node never registers', async () => {
@@ -49,7 +49,7 @@ describe('a chat through the relay between real token.place peers', { timeout: 4
     // server.py logs every refused relay call with its path and status.
     await node.peer.waitForOutput(/path=\/api\/v1\/relay\/servers\/register status=401/, 20_000, 'server.py to be refused');
 
-    expect(relay.answered(REGISTER, 401)).toBe(true);
+    await relay.waitForAnswer(REGISTER, 401);
     expect(relay.answered(REGISTER, 200)).toBe(false);
     expect(node.peer.running()).toBe(true);
     const diagnostics = await relay.diagnostics();
