@@ -12,9 +12,10 @@ describe('a chat through the relay between real token.place peers', { timeout: 4
   it('round trip: client.py prints the mock answer server.py computed', async () => {
     await bench().startRelay();
     const node = bench().startNode();
+    const client = bench().startClient();
     await node.registered();
 
-    const answer = await bench().startClient().ask('What is the capital of France?');
+    const answer = await client.ask('What is the capital of France?');
 
     expect(answer.text).toMatch(/^Mock Response: /);
   });
@@ -22,9 +23,10 @@ describe('a chat through the relay between real token.place peers', { timeout: 4
   it('server token on: the node that has the token registers and serves the chat', async () => {
     const relay = await bench().startRelay({ TOKEN_PLACE_RELAY_SERVER_TOKEN: 'peer-test-token' });
     const node = bench().startNode({ token: 'peer-test-token' });
+    const client = bench().startClient();
     await node.registered();
 
-    const answer = await bench().startClient().ask('hello with a token');
+    const answer = await client.ask('hello with a token');
 
     expect(answer.text).toMatch(/^Mock Response: /);
     await relay.waitForAnswer(REGISTER, 200);
@@ -34,9 +36,10 @@ describe('a chat through the relay between real token.place peers', { timeout: 4
   it('server token off: with no token anywhere the node registers and serves the chat', async () => {
     const relay = await bench().startRelay();
     const node = bench().startNode();
+    const client = bench().startClient();
     await node.registered();
 
-    const answer = await bench().startClient().ask('hello without a token');
+    const answer = await client.ask('hello without a token');
 
     expect(answer.text).toMatch(/^Mock Response: /);
     await relay.waitForAnswer(REGISTER, 200);

@@ -1,5 +1,6 @@
 /** Several real server.py nodes, and a node that goes away, through the relay under test. */
 import { describe, expect, it } from 'vitest';
+import { within } from '../../helpers/async.ts';
 import { type ComputeNode, usePeerBench } from '../../helpers/tokenplace-peers.ts';
 
 const bench = usePeerBench();
@@ -13,12 +14,12 @@ describe('compute nodes coming and going', { timeout: 40_000 }, () => {
   it('two nodes registered at once: both are listed, chats succeed, and both serve some', async () => {
     const relay = await bench().startRelay();
     const nodes = [bench().startNode(), bench().startNode()];
+    const client = bench().startClient();
     const keys = await Promise.all(nodes.map((node) => node.registered()));
 
     expect(new Set(keys).size).toBe(2);
     expect((await relay.nodeKeys()).sort()).toEqual([...keys].sort());
 
-    const client = bench().startClient();
     const answers: string[] = [];
     // The relay spreads jobs over its nodes; a few chats are enough for each node to get one.
     for (let chat = 1; chat <= 6 && !nodes.every((node) => jobsServed(node) > 0); chat++) {
@@ -35,13 +36,13 @@ describe('compute nodes coming and going', { timeout: 40_000 }, () => {
   it('a node that restarts: SIGINT unregisters it, a new node registers, and a chat then succeeds', async () => {
     await bench().startRelay();
     const first = bench().startNode();
-    await first.registered();
     const client = bench().startClient();
+    await first.registered();
     expect((await client.ask('before the restart')).text).toMatch(/^Mock Response: /);
 
     // Ctrl-C: server.py stops polling and unregisters on its way out.
     first.peer.signal('SIGINT');
-    await first.peer.exited;
+    await within(first.peer.exited, 15_000, `server.py to exit on SIGINT:\n${first.peer.output()}`);
     expect(await first.listed()).toBe(false);
 
     const second = bench().startNode();

@@ -45,8 +45,8 @@ describe('requests between real token.place peers', { timeout: 40_000 }, () => {
   inARow('two requests in a row in one client.py session: both answered, the second within seconds of the first', async () => {
     await bench().startRelay();
     const node = bench().startNode();
-    await node.registered();
     const client = bench().startClient();
+    await node.registered();
 
     const first = await client.ask('the first question');
     // Long enough for client.py's 2 s retrieve interval and a little load; far below relay.py's 30 s stall.
