@@ -7,6 +7,7 @@
 import {
   argument,
   type Container,
+  check,
   type Directory,
   dag,
   func,
@@ -22,10 +23,10 @@ import { CLUSTER_STEPS } from './cluster/checks.ts';
 import { formatReport, runClusterSteps, summarizeCluster } from './cluster/run.ts';
 import { defaultScenario } from './cluster/scenario.ts';
 import { shQuote } from './cluster/shell.ts';
-import { IMAGES } from './images.ts';
+import { aptInstall, IMAGES, NODE_APT_PACKAGES } from './images.ts';
 import { clusterClient, daggerScriptRunner, k3sServer, pushToRegistry, REGISTRY_HOST, registryService, toolbox } from './k3s.ts';
 import { PUBLISH_PLATFORMS, parsePlatform } from './platforms.ts';
-import { CONTRACT, newRunId, PROJECT, STANDIN_CONTEXT } from './project.ts';
+import { CONTRACT, NPM_TOOLS_PLATFORM, newRunId, PROJECT, SOURCE_IGNORE, STANDIN_CONTEXT } from './project.ts';
 import {
   assertOneDigest,
   chartReference,
@@ -53,7 +54,7 @@ export class TokenplaceRelay {
    */
   @func()
   async build(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
     @argument({ defaultPath: '/' }) git: GitRepository,
     /** linux/amd64 or linux/arm64; the engine's own platform when omitted. */
@@ -73,8 +74,9 @@ export class TokenplaceRelay {
 
   /** Type-check and lint (tsc, biome) with the project's own npm scripts, in a pinned Node container. */
   @func()
+  @check()
   async lint(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
   ): Promise<string> {
     let ctr = this.node(source);
@@ -84,23 +86,27 @@ export class TokenplaceRelay {
 
   /** The relay's and the pipeline's unit tests (vitest), in a pinned Node container. */
   @func()
+  @check()
   async unit(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
   ): Promise<string> {
-    return this.node(source)
+    return this.node(source, NPM_TOOLS_PLATFORM)
       .withExec([...PROJECT.unit])
       .stdout();
   }
 
   /** `helm lint --strict` and the chart's template tests, with a pinned helm. */
   @func()
+  @check()
   async chart(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
   ): Promise<string> {
-    const helm = toolbox().withExec(['sh', '-c', 'mkdir -p /out && cp "$(command -v helm)" /out/helm']).file('/out/helm');
-    return this.node(source)
+    const helm = toolbox(NPM_TOOLS_PLATFORM)
+      .withExec(['sh', '-c', 'mkdir -p /out && cp "$(command -v helm)" /out/helm'])
+      .file('/out/helm');
+    return this.node(source, NPM_TOOLS_PLATFORM)
       .withFile('/usr/local/bin/helm', helm, { permissions: 0o755 })
       .withEnvVariable('HELM', '/usr/local/bin/helm')
       .withExec(['helm', 'lint', '--strict', PROJECT.chartDir, ...LINT_SET_ARGS])
@@ -113,8 +119,9 @@ export class TokenplaceRelay {
    * /livez, /metrics, a forwarded request and the OCI labels from another container.
    */
   @func({ cache: 'never' })
+  @check()
   async smoke(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
     @argument({ defaultPath: '/' }) git: GitRepository,
   ): Promise<string> {
@@ -158,8 +165,9 @@ export class TokenplaceRelay {
    * under load without a lost request.
    */
   @func({ cache: 'never' })
+  @check()
   async e2e(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
     @argument({ defaultPath: '/' }) git: GitRepository,
   ): Promise<string> {
@@ -195,7 +203,7 @@ export class TokenplaceRelay {
   /** Everything above; fails with a message that names each failed step. */
   @func({ cache: 'never' })
   async test(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
     @argument({ defaultPath: '/' }) git: GitRepository,
   ): Promise<string> {
@@ -216,7 +224,7 @@ export class TokenplaceRelay {
    */
   @func({ cache: 'never' })
   async publish(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
     @argument({ defaultPath: '/' }) git: GitRepository,
     /** Image repository as owner/name, e.g. my-org/tokenplace-relay. */
@@ -314,21 +322,15 @@ helm push /out/*.tgz '${target}' 2>&1`,
     return context.dockerBuild({ dockerfile: PROJECT.standinDockerfile });
   }
 
-  private node(source: Directory): Container {
-    return (
-      dag
-        .container()
-        .from(IMAGES.node)
-        // curl: the pipeline's own smoke-judge tests drive the relay with it, as the smoke function does.
-        .withExec([
-          'sh',
-          '-c',
-          'apt-get update -qq && apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null',
-        ])
-        .withMountedCache('/root/.npm', dag.cacheVolume('tokenplace-relay-npm'))
-        .withDirectory('/src', source)
-        .withWorkdir('/src')
-        .withExec([...PROJECT.install])
-    );
+  /** The pinned Node container with the repository and its npm dependencies; `platform` as for `dag.container`. */
+  private node(source: Directory, platform?: string): Container {
+    return dag
+      .container(platform ? { platform: platform as Platform } : {})
+      .from(IMAGES.node)
+      .withExec(['sh', '-c', aptInstall(NODE_APT_PACKAGES)])
+      .withMountedCache('/root/.npm', dag.cacheVolume('tokenplace-relay-npm'))
+      .withDirectory('/src', source)
+      .withWorkdir('/src')
+      .withExec([...PROJECT.install]);
   }
 }

@@ -2,7 +2,7 @@
  * A throw-away k3s cluster and an image registry as Dagger services, written on Dagger's core API.
  * Only wiring lives here; what is checked lives in cluster/ (plain TypeScript, unit-tested).
  */
-import { type Container, type Directory, dag, type File, ReturnType, type Service } from '@dagger.io/dagger';
+import { type Container, type Directory, dag, type File, type Platform, ReturnType, type Service } from '@dagger.io/dagger';
 import type { CommandOutput } from './cluster/judge.ts';
 import type { ScriptRunner } from './cluster/run.ts';
 import { IMAGES } from './images.ts';
@@ -35,10 +35,10 @@ export function registryService(): Service {
   return dag.container().from(IMAGES.registry).withExposedPort(5000).asService({ useEntrypoint: true });
 }
 
-/** kubectl, helm, curl, sh, and crane. */
-export function toolbox(): Container {
+/** kubectl, helm, curl, sh, and crane; `platform` as for `dag.container` (the engine's own when omitted). */
+export function toolbox(platform?: string): Container {
   return dag
-    .container()
+    .container(platform ? { platform: platform as Platform } : {})
     .from(IMAGES.k8sTools)
     .withFile('/usr/local/bin/crane', dag.container().from(IMAGES.crane).file('/ko-app/crane'), { permissions: 0o755 })
     .withoutEntrypoint();
