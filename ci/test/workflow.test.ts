@@ -71,6 +71,28 @@ describe('Dagger version', () => {
     expect(readFileSync('ci/src/index.ts', 'utf8')).toMatch(/^@object\(\)\nexport class TokenplaceRelay \{/m);
   });
 
+  it('lays ci/ out as `dagger develop` does at 0.21: no @dagger.io/dagger dependency, a committed npm lockfile', () => {
+    const ciPackage = JSON.parse(readFileSync('ci/package.json', 'utf8'));
+    const lock = JSON.parse(readFileSync('ci/package-lock.json', 'utf8'));
+    // The 0.21 runtime deletes @dagger.io/dagger from (dev)dependencies and bundles the SDK into ci/sdk.
+    expect(ciPackage.dependencies?.['@dagger.io/dagger']).toBeUndefined();
+    expect(ciPackage.devDependencies?.['@dagger.io/dagger']).toBeUndefined();
+    expect(ciPackage.type).toBe('module');
+    // The runtime picks npm when package-lock.json is present (yarn, unlocked, otherwise).
+    expect(ciPackage.packageManager).toBeUndefined();
+    expect(lock.lockfileVersion).toBe(3);
+    expect(lock.name).toBe(ciPackage.name);
+    expect(lock.packages[''].dependencies).toEqual(ciPackage.dependencies);
+    for (const [name, version] of Object.entries(ciPackage.dependencies as Record<string, string>)) {
+      expect(version, name).toMatch(/^\d+\.\d+\.\d+$/);
+      expect(lock.packages[`node_modules/${name}`].version, name).toBe(version);
+      expect(lock.packages[`node_modules/${name}`].integrity, name).toMatch(/^sha512-/);
+    }
+    const tsconfig = JSON.parse(readFileSync('ci/tsconfig.json', 'utf8'));
+    expect(tsconfig.compilerOptions.paths['@dagger.io/dagger']).toEqual(['./sdk/index.ts']);
+    expect(tsconfig.compilerOptions.experimentalDecorators).toBe(true);
+  });
+
   it('keeps the generated SDK out of git and out of lint', () => {
     expect(readFileSync('.gitignore', 'utf8').split('\n')).toContain('ci/sdk/');
     expect(readFileSync('biome.json', 'utf8')).toContain('"!ci/sdk"');
