@@ -45,11 +45,28 @@ describe('GitHub workflows', () => {
     expect(build).toMatch(/^ {2}publish:\n(?: {4}.*\n)*? {4}needs: test\n {4}if: github\.event_name == 'push'\n/m);
     expect(build).toMatch(/ {4}permissions:\n {6}contents: read\n {6}packages: write\n/);
     expect(build.match(/packages: write/g)).toHaveLength(1);
-    expect(build).toMatch(/^concurrency:\n {2}group: .+\n {2}cancel-in-progress: true$/m);
+    // Only pull-request runs are cancelled by a newer push; a publish on main or a tag always finishes.
+    expect(build).toMatch(
+      /^concurrency:\n {2}group: .+\n {2}cancel-in-progress: \$\{\{ github\.event_name == 'pull_request' \}\}$/m,
+    );
     expect(build).toMatch(/args: test$/m);
     expect(build).toContain('--password=env://GITHUB_TOKEN');
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
     expect(build).toContain('GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}');
+  });
+
+  it('expand no expression into dagger-for-github args (a bash line): values come from the environment', () => {
+    const args = /^ {10}args: >-\n((?: {12}.*\n)+)/m.exec(build.slice(build.indexOf('Publish image and chart')));
+    expect(args).not.toBeNull();
+    const words = (args?.[1] ?? '').trim().split(/\s+/);
+    expect(words.some((word) => word.includes('${{'))).toBe(false);
+    expect(words).toContain('--ref="$GITHUB_REF"');
+    expect(words).toContain('--sha="$GITHUB_SHA"');
+    expect(words).toContain('--repository="$RELEASE_REPOSITORY"');
+    expect(words).toContain('--created="$RELEASE_CREATED"');
+    for (const word of words.filter((w) => w.includes('$'))) expect(word, word).toMatch(/^--[a-z-]+="[$A-Z_/]+"$/);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
+    expect(build).toContain('RELEASE_REPOSITORY: ${{ steps.names.outputs.repository }}');
   });
 });
 
