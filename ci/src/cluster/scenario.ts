@@ -24,10 +24,17 @@ export interface Scenario {
   replicas: number;
   /** Lower-case letters and digits; keeps probe pod names of concurrent runs apart. */
   runId: string;
-  timeouts: { rolloutSeconds: number; podSeconds: number; loadSeconds: number };
+  /** controlSeconds: how long a positive control (a target that must answer) is retried. */
+  timeouts: { rolloutSeconds: number; podSeconds: number; loadSeconds: number; controlSeconds: number };
 }
 
 export const STANDIN_NAME = 'gpu-standin';
+
+/**
+ * How long a positive control (a target that must be reachable) is retried before it counts as failed:
+ * k3s's kube-router admits a new pod's address a moment after the kubelet reports it.
+ */
+export const CONTROL_RETRY_SECONDS = 30;
 
 /**
  * Labels of every probe, client and load pod the checks start (all namespaces alike). In the ingress
@@ -54,7 +61,7 @@ export function defaultScenario(
     gpuPort: CONTRACT.gpuPort,
     relayPort: CONTRACT.relayPort,
     replicas: 2,
-    timeouts: { rolloutSeconds: 240, podSeconds: 120, loadSeconds: 90 },
+    timeouts: { rolloutSeconds: 240, podSeconds: 120, loadSeconds: 90, controlSeconds: CONTROL_RETRY_SECONDS },
     ...overrides,
   };
   validateScenario(scenario);
