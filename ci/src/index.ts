@@ -25,6 +25,7 @@ import { defaultScenario } from './cluster/scenario.ts';
 import { shQuote } from './cluster/shell.ts';
 import { aptInstall, IMAGES, NODE_APT_PACKAGES } from './images.ts';
 import { clusterClient, daggerScriptRunner, k3sServer, pushToRegistry, REGISTRY_HOST, registryService, toolbox } from './k3s.ts';
+import { k3sLogPath } from './k3s-setup.ts';
 import { PUBLISH_PLATFORMS, parsePlatform } from './platforms.ts';
 import { CONTRACT, NPM_TOOLS_PLATFORM, newRunId, PROJECT, SOURCE_IGNORE, STANDIN_CONTEXT } from './project.ts';
 import {
@@ -188,6 +189,7 @@ export class TokenplaceRelay {
         standinImage: standinRef,
         probeImage: IMAGES.busybox,
         runId,
+        serverLog: k3sLogPath(runId),
       });
       const reports = await runClusterSteps(scenario, daggerScriptRunner(client), CLUSTER_STEPS, (report) => {
         console.error(formatReport(report));

@@ -207,7 +207,7 @@ describe('rolling-restart', () => {
 
   it('needs the load to have reached the relay once before anything counts', () => {
     const never = out();
-    never.stdout = never.stdout.replace('FIRST_OK=101\n', '') + 'the load never reached the relay\n';
+    never.stdout = `${never.stdout.replace('FIRST_OK=101\n', '')}the load never reached the relay\n`;
     expect(judgeRollingRestart(never).detail).toMatch(/^the load never reached the relay, so no restart was tried/);
   });
 });

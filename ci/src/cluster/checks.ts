@@ -64,6 +64,25 @@ export function scenarioExports(s: Scenario): string {
   });
 }
 
+/**
+ * What a person needs when a setup step failed: nodes and events of every namespace, pods that are not
+ * running, and the tail of the cluster server's log when the scenario names one. Never fails.
+ */
+export function diagnosticsScript(s: Scenario): string {
+  const log = s.serverLog
+    ? `echo "--- tail of ${s.serverLog}"
+tail -n 80 ${shQuote(s.serverLog)} 2>&1 || true
+`
+    : '';
+  return `set -u
+${scenarioExports(s)}
+echo "--- kubectl get nodes,events -A"
+kubectl get nodes,events -A -o wide 2>&1 | tail -n 80 || true
+echo "--- pods not Running"
+kubectl get pods -A --field-selector=status.phase!=Running -o wide 2>&1 | tail -n 40 || true
+${log}`;
+}
+
 /** The complete script of a step: variables, helpers, then the step's own commands. */
 export function stepScript(step: ClusterStep, s: Scenario): string {
   return `set -u\n${scenarioExports(s)}\n${HELPERS}\n# --- ${step.id}: ${step.title}\n${step.body(s)}`;

@@ -26,6 +26,8 @@ export interface Scenario {
   runId: string;
   /** controlSeconds: how long a positive control (a target that must answer) is retried. */
   timeouts: { rolloutSeconds: number; podSeconds: number; loadSeconds: number; controlSeconds: number };
+  /** The cluster server's log file as the step shell sees it (k3s), tailed when a setup step fails. */
+  serverLog?: string;
 }
 
 export const STANDIN_NAME = 'gpu-standin';
