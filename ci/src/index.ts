@@ -33,14 +33,20 @@ import {
   chartReference,
   chartVersion,
   chartYamlVersion,
+  DIGEST_LOOKUP_SCRIPT,
+  digestOf,
   expectedLabels,
   helmPackageArgs,
   helmPushDigest,
   imageBuildArgs,
+  parseDigestLookup,
   parseRegistry,
   parseRepository,
+  parseRetagged,
+  publishPlan,
   type ReleaseInfo,
   releaseInfo,
+  retagScript,
   startOfUtcDay,
   withImageRepository,
 } from './release.ts';
@@ -251,13 +257,56 @@ export class TokenplaceRelay {
     const when = created ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const url = sourceUrl ?? (host === 'ghcr.io' ? `https://github.com/${repository}` : '');
     const variants = PUBLISH_PLATFORMS.map((platform) => this.image(source, info, platform, when, url));
-    const publisher = dag.container().withRegistryAuth(host, username, password);
+    const image = `${host}/${repository}`;
+    const registryTool = toolbox()
+      .withMountedSecret('/run/secrets/registry-password', password)
+      .withEnvVariable('REGISTRY', host)
+      .withEnvVariable('REGISTRY_USER', username)
+      .withEnvVariable('PUBLISH_RUN', newRunId());
+    // Each look at the registry is a new exec (LOOKUP), never a cached answer.
+    const lookup = async (reference: string) =>
+      parseDigestLookup(
+        await registryTool
+          .withEnvVariable('REF', reference)
+          .withEnvVariable('LOOKUP', newRunId())
+          .withExec(['sh', '-c', DIGEST_LOOKUP_SCRIPT])
+          .stdout(),
+      );
+    const retag = async (digest: string, tags: string[]) =>
+      tags.length === 0
+        ? []
+        : parseRetagged(
+            await registryTool
+              .withEnvVariable('IMAGE', image)
+              .withEnvVariable('DIGEST', digest)
+              .withExec(['sh', '-c', retagScript(tags)])
+              .stdout(),
+          );
+    const shaRef = `${image}:${info.shaTag}`;
+    const plan = publishPlan(info, await lookup(shaRef));
     const images: string[] = [];
-    for (const tag of info.tags) {
-      images.push(await publisher.publish(`${host}/${repository}:${tag}`, { platformVariants: variants }));
+    const notes: string[] = [];
+    if (plan.kind === 'retag') {
+      // Already published (main's run): no rebuild, the other tags join the digest sha- points at.
+      images.push(`${shaRef}@${plan.digest}`, ...(await retag(plan.digest, plan.tags)));
+      notes.push(`note ${info.shaTag} was already published; ${plan.tags.join(', ') || 'nothing'} added to it, not rebuilt`);
+    } else {
+      // Build both platforms first, so that the moment between the last look at sha- and its push is short.
+      await Promise.all(variants.map((variant) => variant.sync()));
+      const publisher = dag.container().withRegistryAuth(host, username, password);
+      for (const tag of plan.tags) images.push(await publisher.publish(`${image}:${tag}`, { platformVariants: variants }));
+      const now = await lookup(shaRef);
+      if (now !== undefined) {
+        notes.push(`note ${info.shaTag} appeared meanwhile (${now}); left as it is`);
+        if (images.length === 0) images.push(`${shaRef}@${now}`);
+      } else if (images.length === 0) {
+        images.push(await publisher.publish(shaRef, { platformVariants: variants }));
+      } else {
+        images.push(...(await retag(digestOf(images[0]), [plan.shaTag])));
+      }
     }
     const digest = assertOneDigest(images);
-    const lines = images.map((reference) => `image ${reference}`);
+    const lines = [...images.map((reference) => `image ${reference}`), ...notes];
     if (withChart)
       lines.push(await this.publishChart(source, info, host, repo.owner, `${host}/${repository}`, username, password));
     lines.push(`index ${digest} (${PUBLISH_PLATFORMS.join(', ')})`);
