@@ -35,9 +35,11 @@ import {
   chartYamlVersion,
   DIGEST_LOOKUP_SCRIPT,
   digestOf,
+  dockerfileDescription,
   expectedLabels,
   helmPackageArgs,
   helmPushDigest,
+  imageAnnotations,
   imageBuildArgs,
   parseDigestLookup,
   parseRegistry,
@@ -256,7 +258,13 @@ export class TokenplaceRelay {
     const info = await this.release(git, ref, sha);
     const when = created ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const url = sourceUrl ?? (host === 'ghcr.io' ? `https://github.com/${repository}` : '');
-    const variants = PUBLISH_PLATFORMS.map((platform) => this.image(source, info, platform, when, url));
+    const annotations = imageAnnotations(dockerfileDescription(await source.file('Dockerfile').contents()), url);
+    const variants = PUBLISH_PLATFORMS.map((platform) =>
+      annotations.reduce(
+        (variant, { name, value }) => variant.withAnnotation(name, value),
+        this.image(source, info, platform, when, url),
+      ),
+    );
     const image = `${host}/${repository}`;
     const registryTool = toolbox()
       .withMountedSecret('/run/secrets/registry-password', password)

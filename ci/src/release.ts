@@ -290,3 +290,22 @@ done
 export function parseRetagged(output: string): string[] {
   return [...output.matchAll(/^TAGGED (\S+@sha256:[0-9a-f]{64})\s*$/gm)].map((m) => m[1]);
 }
+
+/** The `org.opencontainers.image.description` label of the Dockerfile (one literal, no build args). */
+export function dockerfileDescription(dockerfile: string): string {
+  const match = /org\.opencontainers\.image\.description="([^"$\\]+)"/.exec(dockerfile);
+  if (!match) throw new Error('Dockerfile: no literal org.opencontainers.image.description label');
+  return match[1];
+}
+
+/**
+ * OCI annotations on each published platform variant. Labels live in the image config, which GHCR
+ * does not read for a multi-arch index; annotations are written on each manifest and on its entry in
+ * the index, where GHCR looks for the description and the repository link. (Dagger 0.21 has no way to
+ * annotate the index itself.)
+ */
+export function imageAnnotations(description: string, source: string): { name: string; value: string }[] {
+  const annotations = [{ name: 'org.opencontainers.image.description', value: description }];
+  if (source !== '') annotations.push({ name: 'org.opencontainers.image.source', value: validSource(source) });
+  return annotations;
+}

@@ -4,7 +4,16 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DIGEST_LOOKUP_SCRIPT, parseDigestLookup, parseRetagged, publishPlan, releaseInfo, retagScript } from '../src/release.ts';
+import {
+  DIGEST_LOOKUP_SCRIPT,
+  dockerfileDescription,
+  imageAnnotations,
+  parseDigestLookup,
+  parseRetagged,
+  publishPlan,
+  releaseInfo,
+  retagScript,
+} from '../src/release.ts';
 
 const SHA = '0123abcdef4567890123456789abcdef01234567';
 const D1 = `sha256:${'1'.repeat(64)}`;
@@ -98,5 +107,26 @@ esac
     expect(result.calls).toContain(`tag ghcr.io/o/r@${D1} 1.2.3\n`);
     expect(parseRetagged(result.stdout)).toEqual([`ghcr.io/o/r:1.2.3@${D1}`, `ghcr.io/o/r:1.2@${D1}`, `ghcr.io/o/r:1@${D1}`]);
     expect(() => retagScript(['bad tag'])).toThrow(/not an OCI tag/);
+  });
+});
+
+describe('index annotations', () => {
+  it('carry the Dockerfile description and the source URL to every published variant', () => {
+    const description = dockerfileDescription(readFileSync('Dockerfile', 'utf8'));
+    expect(description).toMatch(/relay/i);
+    expect(imageAnnotations(description, 'https://github.com/o/r')).toEqual([
+      { name: 'org.opencontainers.image.description', value: description },
+      { name: 'org.opencontainers.image.source', value: 'https://github.com/o/r' },
+    ]);
+    expect(imageAnnotations(description, '')).toHaveLength(1);
+    expect(() => imageAnnotations(description, 'not a url')).toThrow(/http/);
+    expect(() => dockerfileDescription('FROM x\n')).toThrow(/no literal/);
+  });
+
+  it('are applied by publish to each platform variant', () => {
+    const index = readFileSync('ci/src/index.ts', 'utf8');
+    expect(index).toMatch(
+      /PUBLISH_PLATFORMS\.map\(\(platform\) =>\s*annotations\.reduce\(\s*\(variant, \{ name, value \}\) => variant\.withAnnotation\(name, value\)/,
+    );
   });
 });
