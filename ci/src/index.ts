@@ -189,13 +189,15 @@ export class TokenplaceRelay {
       const tag = `e2e-${runId}`;
       const relayRef = await pushToRegistry(registry, image.asTarball(), 'tokenplace-relay', tag, runId);
       const standinRef = await pushToRegistry(registry, this.standin(source).asTarball(), 'gpu-standin', tag, runId);
+      // The probe image too: Dagger pulls it once (cached), and k3s never asks Docker Hub for it.
+      const probeRef = await pushToRegistry(registry, dag.container().from(IMAGES.busybox).asTarball(), 'busybox', tag, runId);
       k3s = await k3sServer(registry, runId).start();
       const client = await clusterClient(k3s, registry, source.directory(PROJECT.chartDir), runId);
       const scenario = defaultScenario({
         chartPath: '/src/chart',
         relayImage: { repository: relayRef.slice(0, relayRef.lastIndexOf(':')), tag, pullPolicy: 'IfNotPresent' },
         standinImage: standinRef,
-        probeImage: IMAGES.busybox,
+        probeImage: probeRef,
         runId,
         serverLog: k3sLogPath(runId),
       });

@@ -49,12 +49,28 @@ fi
 exec "$@"
 `;
 
-/** containerd in k3s pulls images of the in-pipeline registry over plain HTTP. */
-export function registriesYaml(registryHost: string): string {
+/** The in-pipeline registry the built images (relay, stand-in, busybox) are pushed to. */
+export const REGISTRY_HOST = 'registry:5000';
+
+/**
+ * A pull-through cache of Docker Hub (`registry:3` in proxy mode) whose storage is a Dagger cache
+ * volume: k3s's system images (pause, CoreDNS, …) come from Docker Hub once per engine, not once per run.
+ */
+export const HUB_MIRROR_HOST = 'hub-mirror:5000';
+export const DOCKER_HUB_URL = 'https://registry-1.docker.io';
+
+/**
+ * containerd's registries.yaml in k3s: the in-pipeline registry over plain HTTP, and docker.io through
+ * the pull-through cache first (containerd falls back to Docker Hub itself if the mirror fails).
+ */
+export function registriesYaml(registryHost = REGISTRY_HOST, hubMirrorHost = HUB_MIRROR_HOST): string {
   return `mirrors:
   "${registryHost}":
     endpoint:
       - "http://${registryHost}"
+  "docker.io":
+    endpoint:
+      - "http://${hubMirrorHost}"
 `;
 }
 

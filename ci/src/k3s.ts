@@ -6,12 +6,33 @@ import { type Container, type Directory, dag, type File, type Platform, ReturnTy
 import type { CommandOutput } from './cluster/judge.ts';
 import type { ScriptRunner } from './cluster/run.ts';
 import { IMAGES } from './images.ts';
-import { CGROUP_ENTRYPOINT, K3S_OUT_DIR, k3sKubeconfigPath, k3sLogPath, k3sServerArgs, registriesYaml } from './k3s-setup.ts';
+import {
+  CGROUP_ENTRYPOINT,
+  DOCKER_HUB_URL,
+  HUB_MIRROR_HOST,
+  K3S_OUT_DIR,
+  k3sKubeconfigPath,
+  k3sLogPath,
+  k3sServerArgs,
+  REGISTRY_HOST,
+  registriesYaml,
+} from './k3s-setup.ts';
 
-export const REGISTRY_HOST = 'registry:5000';
+export { REGISTRY_HOST };
 
 export function registryService(): Service {
   return dag.container().from(IMAGES.registry).withExposedPort(5000).asService({ useEntrypoint: true });
+}
+
+/** Docker Hub through a pull-through cache kept in a Dagger cache volume (see HUB_MIRROR_HOST). */
+export function hubMirrorService(): Service {
+  return dag
+    .container()
+    .from(IMAGES.registry)
+    .withEnvVariable('REGISTRY_PROXY_REMOTEURL', DOCKER_HUB_URL)
+    .withMountedCache('/var/lib/registry', dag.cacheVolume('tokenplace-relay-dockerhub-mirror'))
+    .withExposedPort(5000)
+    .asService({ useEntrypoint: true });
 }
 
 /** kubectl, helm, curl, sh, and crane; `platform` as for `dag.container` (the engine's own when omitted). */
@@ -42,8 +63,9 @@ export function k3sServer(registry: Service, runId: string): Service {
       .from(IMAGES.k3s)
       .withNewFile('/usr/local/bin/e2e-entrypoint', CGROUP_ENTRYPOINT, { permissions: 0o755 })
       .withEntrypoint(['/usr/local/bin/e2e-entrypoint'])
-      .withNewFile('/etc/rancher/k3s/registries.yaml', registriesYaml(REGISTRY_HOST))
+      .withNewFile('/etc/rancher/k3s/registries.yaml', registriesYaml())
       .withServiceBinding('registry', registry)
+      .withServiceBinding(HUB_MIRROR_HOST.split(':')[0], hubMirrorService())
       .withMountedCache(K3S_OUT_DIR, dag.cacheVolume('tokenplace-relay-e2e-kubeconfig'))
       .withEnvVariable('E2E_OUT_DIR', `${K3S_OUT_DIR}/${runId}`)
       // Fresh, non-overlay state for every run: containerd's overlay snapshots cannot sit on overlayfs.

@@ -59,7 +59,19 @@ describe('k3s server', () => {
     expect(k3sLogPath('abc1')).toBe('/k3s-out/abc1/k3s.log');
   });
 
-  it('pulls the in-pipeline registry over plain HTTP', () => {
-    expect(registriesYaml('registry:5000')).toBe('mirrors:\n  "registry:5000":\n    endpoint:\n      - "http://registry:5000"\n');
+  it('pulls the in-pipeline registry over plain HTTP, and docker.io through the pull-through cache', () => {
+    expect(registriesYaml()).toBe(
+      'mirrors:\n  "registry:5000":\n    endpoint:\n      - "http://registry:5000"\n  "docker.io":\n    endpoint:\n      - "http://hub-mirror:5000"\n',
+    );
+  });
+
+  it('binds the mirror and pushes busybox for the probe pods (no Docker Hub pull by k3s in a run)', () => {
+    const k3s = readFileSync('ci/src/k3s.ts', 'utf8');
+    expect(k3s).toContain(".withEnvVariable('REGISTRY_PROXY_REMOTEURL', DOCKER_HUB_URL)");
+    expect(k3s).toContain(".withMountedCache('/var/lib/registry', dag.cacheVolume('tokenplace-relay-dockerhub-mirror'))");
+    expect(k3s).toContain(".withServiceBinding(HUB_MIRROR_HOST.split(':')[0], hubMirrorService())");
+    const index = readFileSync('ci/src/index.ts', 'utf8');
+    expect(index).toMatch(/pushToRegistry\(registry, dag\.container\(\)\.from\(IMAGES\.busybox\)\.asTarball\(\), 'busybox'/);
+    expect(index).toContain('probeImage: probeRef,');
   });
 });
