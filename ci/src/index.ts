@@ -19,9 +19,9 @@ import {
   type Service,
 } from '@dagger.io/dagger';
 import { CHART_NAME, LINT_SET_ARGS } from './chart-values.ts';
-import { CLUSTER_STEPS } from './cluster/checks.ts';
+import { clusterSteps } from './cluster/outside.ts';
 import { formatReport, runClusterSteps, summarizeCluster } from './cluster/run.ts';
-import { defaultScenario } from './cluster/scenario.ts';
+import { defaultScenario, OUTSIDE_GPU } from './cluster/scenario.ts';
 import { shQuote } from './cluster/shell.ts';
 import { aptInstall, IMAGES, NODE_APT_PACKAGES } from './images.ts';
 import { clusterClient, daggerScriptRunner, k3sServer, pushToRegistry, REGISTRY_HOST, registryService, toolbox } from './k3s.ts';
@@ -191,8 +191,11 @@ export class TokenplaceRelay {
       const standinRef = await pushToRegistry(registry, this.standin(source).asTarball(), 'gpu-standin', tag, runId);
       // The probe image too: Dagger pulls it once (cached), and k3s never asks Docker Hub for it.
       const probeRef = await pushToRegistry(registry, dag.container().from(IMAGES.busybox).asTarball(), 'busybox', tag, runId);
-      k3s = await k3sServer(registry, runId).start();
-      const client = await clusterClient(k3s, registry, source.directory(PROJECT.chartDir), runId);
+      // A second stand-in beside the cluster, not in it: the GPU host as in production (outside-gpu-* steps).
+      const outsideGpu = this.standin(source).withExposedPort(CONTRACT.gpuPort).asService({ useEntrypoint: true });
+      const outside = { [OUTSIDE_GPU.alias]: outsideGpu };
+      k3s = await k3sServer(registry, runId, outside).start();
+      const client = await clusterClient(k3s, registry, source.directory(PROJECT.chartDir), runId, outside);
       const scenario = defaultScenario({
         chartPath: '/src/chart',
         relayImage: { repository: relayRef.slice(0, relayRef.lastIndexOf(':')), tag, pullPolicy: 'IfNotPresent' },
@@ -200,8 +203,9 @@ export class TokenplaceRelay {
         probeImage: probeRef,
         runId,
         serverLog: k3sLogPath(runId),
+        outsideGpu: OUTSIDE_GPU,
       });
-      const reports = await runClusterSteps(scenario, daggerScriptRunner(client), CLUSTER_STEPS, (report) => {
+      const reports = await runClusterSteps(scenario, daggerScriptRunner(client), clusterSteps(scenario), (report) => {
         console.error(formatReport(report));
         if (report.output) console.error(report.output);
       });

@@ -56,11 +56,12 @@ export async function pushToRegistry(registry: Service, image: File, name: strin
   return reference;
 }
 
-export function k3sServer(registry: Service, runId: string): Service {
+/** The k3s server; `bindings` are further services it reaches by name (e.g. the GPU host outside the cluster). */
+export function k3sServer(registry: Service, runId: string, bindings: Record<string, Service> = {}): Service {
+  let ctr = dag.container().from(IMAGES.k3s);
+  for (const [alias, service] of Object.entries(bindings)) ctr = ctr.withServiceBinding(alias, service);
   return (
-    dag
-      .container()
-      .from(IMAGES.k3s)
+    ctr
       .withNewFile('/usr/local/bin/e2e-entrypoint', CGROUP_ENTRYPOINT, { permissions: 0o755 })
       .withEntrypoint(['/usr/local/bin/e2e-entrypoint'])
       .withNewFile('/etc/rancher/k3s/registries.yaml', registriesYaml())
@@ -85,8 +86,16 @@ export function k3sServer(registry: Service, runId: string): Service {
 }
 
 /** The tool box, bound to the cluster, with a kubeconfig that names the service. */
-export async function clusterClient(k3s: Service, registry: Service, chart: Directory, runId: string): Promise<Container> {
-  return toolbox()
+export async function clusterClient(
+  k3s: Service,
+  registry: Service,
+  chart: Directory,
+  runId: string,
+  bindings: Record<string, Service> = {},
+): Promise<Container> {
+  let box = toolbox();
+  for (const [alias, service] of Object.entries(bindings)) box = box.withServiceBinding(alias, service);
+  return box
     .withServiceBinding('k3s', k3s)
     .withServiceBinding('registry', registry)
     .withMountedCache(K3S_OUT_DIR, dag.cacheVolume('tokenplace-relay-e2e-kubeconfig'))

@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../chart/tests/helm-binary.ts';
 import { CLUSTER_STEPS, type ClusterStep, stepScript } from '../src/cluster/checks.ts';
 import { gpuStandins, namespaces } from '../src/cluster/manifests.ts';
-import { defaultScenario, validateScenario } from '../src/cluster/scenario.ts';
+import { clusterSteps } from '../src/cluster/outside.ts';
+import { defaultScenario, OUTSIDE_GPU, validateScenario } from '../src/cluster/scenario.ts';
 import { shQuote } from '../src/cluster/shell.ts';
 
 const scenario = defaultScenario({
@@ -16,6 +17,8 @@ const scenario = defaultScenario({
   probeImage: 'docker.io/library/busybox:1.37.0',
   runId: 'abc123',
 });
+
+const outsideScenario = { ...scenario, outsideGpu: { ...OUTSIDE_GPU } };
 
 const step = (id: string): ClusterStep => {
   const found = CLUSTER_STEPS.find((s) => s.id === id);
@@ -50,6 +53,27 @@ describe('step scripts', () => {
       'helm-test',
       'rolling-restart',
     ]);
+  });
+
+  it('append the outside-GPU variant (k3s) after the in-cluster checks, and only when the scenario has one', () => {
+    expect(clusterSteps(scenario)).toBe(CLUSTER_STEPS);
+    const ids = clusterSteps(outsideScenario).map((s) => s.id);
+    expect(ids.slice(CLUSTER_STEPS.length)).toEqual([
+      'outside-gpu-dns',
+      'outside-gpu-install',
+      'outside-gpu-dns-from-relay',
+      'outside-gpu-request',
+      'outside-gpu-egress',
+    ]);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const s of clusterSteps(outsideScenario)) {
+      const result = spawnSync('dash', ['-n'], { input: stepScript(s, outsideScenario), encoding: 'utf8' });
+      expect(result.stderr, s.id).toBe('');
+    }
+    expect(() => validateScenario({ ...scenario, outsideGpu: { alias: 'gpu-outside', name: 'x.svc.cluster.local' } })).toThrow(
+      /outside the cluster domain/,
+    );
+    expect(() => validateScenario({ ...scenario, outsideGpu: { alias: 'Bad', name: 'a.b' } })).toThrow(/alias/);
   });
 
   it('install the chart with the ExternalName to the stand-in and its pod IP as the only GPU CIDR', () => {
@@ -138,11 +162,24 @@ case "$*" in
   *" run "*"sleep 3600") printf '' > "$FAKE_DIR/pod-script" ;;
   *" run "*|*" debug "*) printf '%s' "$last" > "$FAKE_DIR/pod-script" ;;
   *" exec "*) sh -c "$last" ;;
+  *"create configmap"*) printf '%s' "$*" > "$FAKE_DIR/configmap" ;;
+  *"apply -f -"*) cat > /dev/null ;;
   *"get pod "*ephemeralContainerStatuses*) printf '0' ;;
   *"get pod "*"{.status.phase} {.status.podIP}"*) printf 'Running 10.42.0.77' ;;
   *"get pod "*phase*) printf 'Succeeded' ;;
   *" logs "*) sh -c "$(cat "$FAKE_DIR/pod-script")" ;;
 esac
+`,
+  );
+  tool(
+    'getent',
+    `[ "$1 $2" = "hosts gpu-outside" ] && printf '10.87.0.9       gpu-outside\\n'
+`,
+  );
+  tool(
+    'helm',
+    `printf 'helm %s\\n' "$*" >> "$FAKE_DIR/calls"
+printf 'NAME: tokenplace-relay\\nSTATUS: deployed\\n'
 `,
   );
   // busybox-like wget: the fake network lets the stand-in and relay answer, and drops FAKE_BLOCKED.
@@ -163,12 +200,13 @@ esac
   );
   const run = (id: string, blocked = 'nothing-is-blocked', s = scenario) => {
     writeFileSync(join(dir, 'calls'), '');
-    const result = spawnSync('dash', ['-c', stepScript(step(id), s)], {
+    const found = clusterSteps(s).find((c) => c.id === id) ?? step(id);
+    const result = spawnSync('dash', ['-c', stepScript(found, s)], {
       encoding: 'utf8',
       env: { PATH: `${dir}:${process.env.PATH}`, FAKE_DIR: dir, FAKE_BLOCKED: blocked, TMPDIR: dir },
     });
     const out = { exitCode: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
-    return { out, verdict: step(id).judge(out, s), calls: readFileSync(join(dir, 'calls'), 'utf8') };
+    return { out, verdict: found.judge(out, s), calls: readFileSync(join(dir, 'calls'), 'utf8') };
   };
 
   it('request-through-service: a sleeping client pod, Running with an IP, then the probes by kubectl exec', () => {
@@ -221,5 +259,31 @@ esac
     expect(verdict.detail).toMatch(/^inconclusive: the outsider pod could not reach the stand-in/);
     expect(out.stdout).toMatch(/^PROBE name=control rc=1 tries=\d+$/m);
     expect(out.stdout).not.toContain('PROBE name=service');
+  });
+  it('outside-gpu-dns: resolves the outside host, serves it a LAN-style name from a CoreDNS zone, waits until pods resolve it', () => {
+    const { verdict } = run('outside-gpu-dns', 'nothing', outsideScenario);
+    expect(verdict).toEqual({ ok: true, detail: 'outside GPU host at 10.87.0.9, resolved after 0 s' });
+    const configmap = readFileSync(join(dir, 'configmap'), 'utf8');
+    expect(configmap).toContain('-n kube-system create configmap coredns-custom');
+    expect(configmap).toContain(
+      '--from-literal=outside-gpu.server=gpu-host.lan.test:53 {\n  hosts {\n    10.87.0.9 gpu-host.lan.test\n  }\n}',
+    );
+  });
+
+  it('outside-gpu-install: the in-cluster stand-in scaled away, then the chart pointed at the name, its address the only CIDR', () => {
+    const { verdict, calls } = run('outside-gpu-install', 'nothing', outsideScenario);
+    expect(verdict.ok).toBe(true);
+    const lines = calls.split('\n');
+    const scaled = lines.indexOf('-n e2e-gpu scale deploy/gpu-standin --replicas=0');
+    const helm = lines.findIndex((l) => l.startsWith('helm upgrade --install tokenplace-relay /src/chart'));
+    expect(scaled).toBeGreaterThanOrEqual(0);
+    expect(helm).toBeGreaterThan(scaled);
+    expect(lines[helm]).toContain('gpuExternalName.host="gpu-host.lan.test"');
+    expect(lines[helm]).toContain('networkPolicy.gpuServer.cidrs=["10.87.0.9/32"]');
+  });
+
+  it('outside-gpu-egress: the outside address must answer and the forbidden in-cluster pod stay blocked', () => {
+    expect(run('outside-gpu-egress', '10.42.0.30', outsideScenario).verdict.ok).toBe(true);
+    expect(run('outside-gpu-egress', 'nothing', outsideScenario).verdict.detail).toMatch(/egress is not enforced/);
   });
 });

@@ -203,7 +203,7 @@ export function judgeDeploymentReady(out: CommandOutput): Verdict {
   return pass(`${ready}/${replicas} ready, no restarts, probes on /healthz and /livez`);
 }
 
-const requestThroughService: ClusterStep = {
+export const requestThroughService: ClusterStep = {
   id: 'request-through-service',
   title: 'from the ingress namespace, requests through the Service reach the stand-in GPU server',
   kind: 'check',
