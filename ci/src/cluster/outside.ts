@@ -42,7 +42,9 @@ echo "OUTSIDE_IP=$outside_ip"
 kubectl -n kube-system create configmap coredns-custom \\
   --from-literal="outside-gpu.server=$(printf '%s:53 {\\n  hosts {\\n    %s %s\\n  }\\n}\\n' "$OUTSIDE_NAME" "$outside_ip" "$OUTSIDE_NAME")" \\
   --dry-run=client -o yaml | kubectl apply -f - || exit 1
-# CoreDNS sees the ConfigMap once the kubelet syncs its volume and its reload plugin notices (about a minute).
+# CoreDNS imports /etc/coredns/custom/*.server at start: restart it rather than wait for volume sync and reload.
+kubectl -n kube-system rollout restart deploy/coredns || exit 1
+kubectl -n kube-system rollout status deploy/coredns --timeout="\${ROLLOUT_TIMEOUT}s" || exit 1
 probe_pod "$INGRESS_NS" "e2e-lan-$RUN_ID" "NAME=$OUTSIDE_NAME; "'waited=0
 until nslookup "$NAME" 2>&1 | grep -A3 "^Name:" | grep -q "^Address"; do
   [ "$waited" -ge 150 ] && { echo "LAN_DNS=unresolved"; nslookup "$NAME" 2>&1; exit 1; }
