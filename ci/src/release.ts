@@ -247,7 +247,8 @@ export function publishPlan(info: ReleaseInfo, existingShaDigest: string | undef
 /**
  * A shell script (crane on PATH, the password at /run/secrets/registry-password, REGISTRY,
  * REGISTRY_USER and REF in the environment) printing `DIGEST=sha256:…` for REF, or `DIGEST=none` when
- * the registry says the tag or the repository does not exist. Any other error fails the script.
+ * the registry says the tag or the repository does not exist (or, as GHCR may for a package not
+ * created yet, denies it). Any other error (unauthorized, network) fails the script.
  */
 export const DIGEST_LOOKUP_SCRIPT = `set -eu
 crane auth login "$REGISTRY" --username "$REGISTRY_USER" --password-stdin < "\${REGISTRY_PASSWORD_FILE:-/run/secrets/registry-password}" >/dev/null
@@ -256,6 +257,8 @@ if out=$(crane digest "$REF" 2>&1); then
 else
   case "$out" in
     *MANIFEST_UNKNOWN*|*NAME_UNKNOWN*|*"manifest unknown"*|*"not found"*|*"404 Not Found"*) echo "DIGEST=none" ;;
+    # GHCR may answer DENIED for a package that does not exist yet; a real lack of rights fails the push next.
+    *DENIED*) echo "DIGEST=none" ;;
     *) echo "crane digest $REF: $out" >&2; exit 1 ;;
   esac
 fi

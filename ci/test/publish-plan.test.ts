@@ -86,7 +86,11 @@ esac
     const found = sh(DIGEST_LOOKUP_SCRIPT, { REF: 'ghcr.io/o/r:sha-0123abc', FAKE_ANSWER: 'found' });
     expect(parseDigestLookup(found.stdout)).toBe(D1);
     expect(found.calls).toBe('auth login ghcr.io --username me --password-stdin\ndigest ghcr.io/o/r:sha-0123abc\n');
-    for (const answer of ['MANIFEST_UNKNOWN: manifest unknown', 'NAME_UNKNOWN: repository name not known to registry']) {
+    for (const answer of [
+      'MANIFEST_UNKNOWN: manifest unknown',
+      'NAME_UNKNOWN: repository name not known to registry',
+      'DENIED: requested access to the resource is denied',
+    ]) {
       expect(parseDigestLookup(sh(DIGEST_LOOKUP_SCRIPT, { REF: 'x', FAKE_ANSWER: answer }).stdout), answer).toBeUndefined();
     }
   });
