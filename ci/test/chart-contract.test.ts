@@ -302,7 +302,11 @@ describe.each(Object.keys(SCENARIOS) as (keyof typeof SCENARIOS)[])(
       expect(pod.metadata.annotations['helm.sh/hook']).toBe('test');
       const [c] = pod.spec.containers;
       expect(c.image).toBe(relay().image);
-      expect(c.env).toEqual([{ name: 'RELAY_URL', value: `http://${fullname(s)}.${s.namespace}.svc:80` }]);
+      expect(c.env).toEqual([
+        { name: 'RELAY_URL', value: `http://${fullname(s)}.${s.namespace}.svc:80` },
+        // A refused connection is retried: the NetworkPolicy may not admit the new test pod's address yet.
+        { name: 'RETRY_SECONDS', value: '30' },
+      ]);
       const entrypoint = execEntrypoint(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
       expect(c.command[0]).toBe(entrypoint[0]);
     });
