@@ -3,16 +3,25 @@
  * Every problem is reported as a ConfigError whose message names the variable.
  */
 import { type CorsConfig, parseCorsOrigins } from './cors.ts';
+import { boolean, ConfigError, type Env, integer, port, raw, type Setting, seconds, timeoutMs } from './settings-parse.ts';
+import { loadTokenPlaceConfig, TOKENPLACE_SETTINGS, type TokenPlaceConfig } from './tokenplace/settings.ts';
 import { type AllowedUpstreams, parseAllowedUpstreams } from './upstream-policy.ts';
+
+export { ConfigError, type Env } from './settings-parse.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface RelayConfig {
   host: string;
   port: number;
-  /** Where every forwarded request goes. Never derived from the incoming request. */
-  upstreamUrl: URL;
+  /**
+   * The HTTP GPU server every path the relay does not answer itself is forwarded to; undefined
+   * turns forwarding off. Never derived from the incoming request.
+   */
+  upstreamUrl: URL | undefined;
   serverToken: string | undefined;
+  /** token.place's relay protocol (/api/v1/relay/*). */
+  tokenplace: TokenPlaceConfig;
   upstreamConnectTimeoutMs: number;
   upstreamHeadersTimeoutMs: number;
   /** Longest silence allowed between two chunks of an upstream response body. */
@@ -47,31 +56,15 @@ export interface RelayConfig {
   metricsToken: string | undefined;
 }
 
-export type Env = Readonly<Record<string, string | undefined>>;
-
-export class ConfigError extends Error {
-  readonly variable: string;
-  constructor(variable: string, problem: string) {
-    super(`${variable}: ${problem}`);
-    this.name = 'ConfigError';
-    this.variable = variable;
-  }
-}
-
-interface Setting<T> {
-  name: string;
-  fallback: T;
-  describe: string;
-}
-
 /** The documented settings, in the order the README lists them. */
 export const SETTINGS = {
   host: { name: 'RELAY_HOST', fallback: '0.0.0.0', describe: 'Address the relay listens on.' },
   port: { name: 'RELAY_PORT', fallback: 5010, describe: 'TCP port the relay listens on.' },
   upstreamUrl: {
     name: 'TOKENPLACE_RELAY_UPSTREAM_URL',
-    fallback: 'http://gpu-server:8000',
-    describe: 'Base URL of the GPU host (http or https, optional base path, no query).',
+    fallback: '',
+    describe:
+      'Base URL of an HTTP GPU server (OpenAI-compatible: llama.cpp, vLLM, Ollama) that every other path is forwarded to; empty: forwarding off, other paths answer 404.',
   },
   gpuHost: {
     name: 'TOKENPLACE_GPU_HOST',
@@ -83,8 +76,10 @@ export const SETTINGS = {
   serverToken: {
     name: 'TOKEN_PLACE_RELAY_SERVER_TOKEN',
     fallback: '',
-    describe: 'Shared secret that GPU hosts present to register with the relay. Never logged.',
+    describe:
+      'Shared secret compute nodes send in X-Relay-Server-Token (token.place server.py reads the same variable). Never logged.',
   },
+  ...TOKENPLACE_SETTINGS,
   upstreamConnectTimeoutMs: {
     name: 'TOKENPLACE_RELAY_UPSTREAM_CONNECT_TIMEOUT_MS',
     fallback: 5000,
@@ -197,55 +192,6 @@ export const SETTINGS = {
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-function raw(env: Env, name: string): string | undefined {
-  const value = env[name];
-  if (value === undefined) return undefined;
-  const trimmed = value.trim();
-  return trimmed === '' ? undefined : trimmed;
-}
-
-function integer(env: Env, setting: Setting<number>, min: number, max: number): number {
-  const value = raw(env, setting.name);
-  if (value === undefined) return setting.fallback;
-  if (!/^-?\d+$/.test(value)) {
-    throw new ConfigError(setting.name, `expected a whole number, got ${JSON.stringify(value)}`);
-  }
-  const parsed = Number(value);
-  if (parsed < min || parsed > max) {
-    throw new ConfigError(setting.name, `must be between ${min} and ${max}, got ${value}`);
-  }
-  return parsed;
-}
-
-function seconds(env: Env, setting: Setting<number>): number {
-  const value = raw(env, setting.name);
-  if (value === undefined) return setting.fallback;
-  if (!/^-?\d+(\.\d+)?$/.test(value)) {
-    throw new ConfigError(setting.name, `expected a number of seconds, got ${JSON.stringify(value)}`);
-  }
-  const parsed = Number(value);
-  if (parsed < 0) throw new ConfigError(setting.name, `must not be negative, got ${value}`);
-  if (parsed > 3600) throw new ConfigError(setting.name, `must be at most 3600 seconds, got ${value}`);
-  return parsed;
-}
-
-function boolean(env: Env, setting: Setting<boolean>): boolean {
-  const value = raw(env, setting.name);
-  if (value === undefined) return setting.fallback;
-  const lower = value.toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(lower)) return true;
-  if (['false', '0', 'no', 'off'].includes(lower)) return false;
-  throw new ConfigError(setting.name, `expected true or false, got ${JSON.stringify(value)}`);
-}
-
-function port(env: Env, setting: Setting<number>): number {
-  return integer(env, setting, 1, 65535);
-}
-
-function timeoutMs(env: Env, setting: Setting<number>): number {
-  return integer(env, setting, 1, 24 * 60 * 60 * 1000);
-}
-
 function parseUpstreamUrl(name: string, value: string): URL {
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
     throw new ConfigError(name, `expected an absolute http:// or https:// URL, got ${JSON.stringify(value)}`);
@@ -268,7 +214,7 @@ function parseUpstreamUrl(name: string, value: string): URL {
   return url;
 }
 
-function upstream(env: Env): URL {
+function upstream(env: Env): URL | undefined {
   const { upstreamUrl, gpuHost, gpuPort } = SETTINGS;
   const explicit = raw(env, upstreamUrl.name);
   if (explicit !== undefined) return parseUpstreamUrl(upstreamUrl.name, explicit);
@@ -277,7 +223,7 @@ function upstream(env: Env): URL {
     if (raw(env, gpuPort.name) !== undefined) {
       throw new ConfigError(gpuHost.name, `must be set when ${gpuPort.name} is set`);
     }
-    return parseUpstreamUrl(upstreamUrl.name, upstreamUrl.fallback);
+    return undefined;
   }
   if (!/^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/.test(host)) {
     throw new ConfigError(gpuHost.name, `expected a host name or IP address, got ${JSON.stringify(host)}`);
@@ -327,6 +273,7 @@ export function loadConfig(env: Env): RelayConfig {
     port: port(env, SETTINGS.port),
     upstreamUrl: upstream(env),
     serverToken: raw(env, SETTINGS.serverToken.name),
+    tokenplace: loadTokenPlaceConfig(env, raw(env, SETTINGS.serverToken.name)),
     upstreamConnectTimeoutMs: timeoutMs(env, SETTINGS.upstreamConnectTimeoutMs),
     upstreamHeadersTimeoutMs: timeoutMs(env, SETTINGS.upstreamHeadersTimeoutMs),
     upstreamIdleTimeoutMs: timeoutMs(env, SETTINGS.upstreamIdleTimeoutMs),
@@ -363,7 +310,10 @@ function clientTimeouts(env: Env): { clientHeadersTimeoutMs: number; clientReque
 }
 
 /** The upstream URL as it may be shown in logs and health output. */
-export function publicUpstream(url: URL): string {
+export function publicUpstream(url: URL): string;
+export function publicUpstream(url: URL | undefined): string | undefined;
+export function publicUpstream(url: URL | undefined): string | undefined {
+  if (url === undefined) return undefined;
   return `${url.origin}${url.pathname === '/' ? '' : url.pathname}`;
 }
 
@@ -371,9 +321,15 @@ export function publicUpstream(url: URL): string {
 export function describeConfig(config: RelayConfig): Record<string, unknown> {
   return {
     ...config,
-    upstreamUrl: publicUpstream(config.upstreamUrl),
+    upstreamUrl: publicUpstream(config.upstreamUrl) ?? 'off',
     serverToken: undefined,
     serverTokenConfigured: config.serverToken !== undefined,
+    tokenplace: {
+      ...config.tokenplace,
+      serverTokens: undefined,
+      serverTokensConfigured: config.tokenplace.serverTokens.length,
+      trustedProxies: config.tokenplace.trustedProxies.length,
+    },
     metricsToken: undefined,
     metricsTokenConfigured: config.metricsToken !== undefined,
     allowedUpstreams: config.allowedUpstreams.entries.length > 0 ? config.allowedUpstreams.entries : 'private ranges',

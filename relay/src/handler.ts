@@ -2,7 +2,7 @@ import { Router } from 'itty-router';
 import { AdmissionRejection } from './admission.ts';
 import { BodyTooLargeError, limitBody } from './body-limit.ts';
 import type { Clock } from './clock.ts';
-import { publicUpstream, type RelayConfig } from './config.ts';
+import { publicUpstream, type RelayConfig, SETTINGS } from './config.ts';
 import { CorsPolicy } from './cors.ts';
 import { createGuards } from './guards.ts';
 import { downstreamResponseHeaders, type HeaderRecord, upstreamRequestHeaders } from './headers.ts';
@@ -92,6 +92,7 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   const generateId = deps.generateId ?? (() => crypto.randomUUID());
   const ResponseCtor = deps.Response ?? Response;
   const upstreamName = publicUpstream(config.upstreamUrl);
+  const forwarding = config.upstreamUrl !== undefined;
   const ownMethods = { allow: 'GET, HEAD' };
   const guards = createGuards(config, { ...deps, Response: ResponseCtor });
   const { admission } = guards;
@@ -180,6 +181,20 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
       ? new ResponseCtor(null, { status: 204, headers: answer.headers })
       : errorResponse(ResponseCtor, 403, 'cors_not_allowed', answer.reason, answer.headers);
     record(request, 'preflight', response.status, startedAt, {});
+    return response;
+  }
+
+  /** With no HTTP upstream configured, what the relay does not answer itself does not exist. */
+  function notForwarded(request: Request): Response {
+    const startedAt = now();
+    metrics.requestStarted('proxy');
+    const response = errorResponse(
+      ResponseCtor,
+      404,
+      'not_found',
+      `Nothing here: the relay answers token.place's /api/v1/relay/* routes, and forwards other paths only when ${SETTINGS.upstreamUrl.name} is set.`,
+    );
+    record(request, 'proxy', 404, startedAt, { error: 'http_upstream_off' });
     return response;
   }
 
@@ -317,9 +332,9 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     .all('/livez', livez)
     .all('/healthz', healthz)
     .all('/metrics', metricsRoute)
-    .all(SERVERS_PATH, serversRoute)
-    .all(`${SERVERS_PATH}/*`, serversRoute)
-    .all('*', forward);
+    .all(SERVERS_PATH, forwarding ? serversRoute : notForwarded)
+    .all(`${SERVERS_PATH}/*`, forwarding ? serversRoute : notForwarded)
+    .all('*', forwarding ? forward : async (request: Request) => notForwarded(request));
 
   const handle: RelayHandler = (request, context) => router.fetch(request, context) as Promise<Response>;
   const cors = guards.cors;

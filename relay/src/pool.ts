@@ -62,7 +62,8 @@ export interface MemberSnapshot {
 }
 
 export interface PoolOptions {
-  staticUrl: URL;
+  /** The configured upstream, always a member; absent when forwarding is off. */
+  staticUrl: URL | undefined;
   /** Default limit per member; 0 for none. */
   maxConcurrency: number;
   ejectAfterFailures: number;
@@ -76,18 +77,21 @@ export class UpstreamPool {
   readonly #members: PoolMember[];
   readonly #options: PoolOptions;
   #cursor = 0;
-  readonly static: PoolMember;
+  readonly static: PoolMember | undefined;
 
   constructor(options: PoolOptions) {
     this.#options = options;
-    this.static = new PoolMember(
-      STATIC_MEMBER_ID,
-      'static upstream',
-      options.staticUrl,
-      options.maxConcurrency,
-      Number.POSITIVE_INFINITY,
-    );
-    this.#members = [this.static];
+    this.static =
+      options.staticUrl === undefined
+        ? undefined
+        : new PoolMember(
+            STATIC_MEMBER_ID,
+            'static upstream',
+            options.staticUrl,
+            options.maxConcurrency,
+            Number.POSITIVE_INFINITY,
+          );
+    this.#members = this.static === undefined ? [] : [this.static];
   }
 
   get size(): number {

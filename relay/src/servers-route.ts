@@ -137,7 +137,7 @@ export function createServersRoute(deps: ServersRouteDeps): (request: Request) =
   }
 
   async function remove(id: string): Promise<Response> {
-    if (id === pool.static.id) {
+    if (id === pool.static?.id) {
       return errorResponse(
         ResponseCtor,
         409,

@@ -57,9 +57,9 @@ describe('Admission', () => {
     admission.release(holder);
     await settle();
     expect(order).toEqual([0]);
-    expect(pool.static.inFlight).toBe(1);
-    admission.release(pool.static);
-    admission.release(pool.static);
+    expect((pool.static as PoolMember).inFlight).toBe(1);
+    admission.release(pool.static as PoolMember);
+    admission.release(pool.static as PoolMember);
     await Promise.all(waiting);
     expect(order).toEqual([0, 1, 2]);
     expect(admission.depth).toBe(0);
@@ -74,7 +74,7 @@ describe('Admission', () => {
     const newcomer = admission.admit(signal());
     expect(newcomer).toBeInstanceOf(Promise);
     await settle();
-    expect(queued.value).toBe(pool.static);
+    expect(queued.value).toBe(pool.static as PoolMember);
   });
 
   it('rejects with queue_full at once when the queue is full, and with 0 length never queues', () => {
@@ -131,8 +131,8 @@ describe('Admission', () => {
     expect(waits[0].outcome).toBe('abandoned');
     admission.release(holder);
     await settle();
-    expect(stays.value).toBe(pool.static);
-    expect(pool.static.inFlight).toBe(1);
+    expect(stays.value).toBe(pool.static as PoolMember);
+    expect((pool.static as PoolMember).inFlight).toBe(1);
   });
 
   it('gives waiters capacity that appears with a new member', async () => {
@@ -158,11 +158,11 @@ describe('Admission', () => {
     expect(admission.depth).toBe(2);
     admission.release(holder);
     await settle();
-    expect(first.value).toBe(pool.static);
+    expect(first.value).toBe(pool.static as PoolMember);
     expect(last.value).toBeUndefined();
-    admission.release(pool.static);
+    admission.release(pool.static as PoolMember);
     await settle();
-    expect(last.value).toBe(pool.static);
+    expect(last.value).toBe(pool.static as PoolMember);
     expect(admission.depth).toBe(0);
   });
 });

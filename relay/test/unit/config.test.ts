@@ -7,8 +7,18 @@ describe('loadConfig', () => {
     const config = loadConfig({});
     expect(config.host).toBe('0.0.0.0');
     expect(config.port).toBe(5010);
-    expect(config.upstreamUrl.href).toBe('http://gpu-server:8000/');
+    expect(config.upstreamUrl).toBeUndefined();
     expect(config.serverToken).toBeUndefined();
+    expect(config.tokenplace).toMatchObject({
+      serverTokens: [],
+      openRegistration: false,
+      pollWaitSeconds: 10,
+      nodeLeaseSeconds: 30,
+      inFlightTtlSeconds: 30,
+      requestDeadlineSeconds: 480,
+      tombstoneTtlSeconds: 60,
+    });
+    expect(config.tokenplace.publicRateLimits.map((rule) => rule.text)).toEqual(['60/hour', '1000/day']);
     expect(config.drainSeconds).toBe(5);
     expect(config.shutdownTimeoutSeconds).toBe(20);
     expect(config.maxBodyBytes).toBe(10 * 1024 * 1024);
@@ -44,14 +54,14 @@ describe('loadConfig', () => {
       trustForwardedHeaders: false,
       logLevel: 'debug',
     });
-    expect(config.upstreamUrl.href).toBe('https://gpu.lan:9443/api');
+    expect(config.upstreamUrl?.href).toBe('https://gpu.lan:9443/api');
   });
 
   it('builds the upstream from TOKENPLACE_GPU_HOST and TOKENPLACE_GPU_PORT when no URL is set', () => {
-    expect(loadConfig({ TOKENPLACE_GPU_HOST: '192.168.1.50', TOKENPLACE_GPU_PORT: '8001' }).upstreamUrl.href).toBe(
+    expect(loadConfig({ TOKENPLACE_GPU_HOST: '192.168.1.50', TOKENPLACE_GPU_PORT: '8001' }).upstreamUrl?.href).toBe(
       'http://192.168.1.50:8001/',
     );
-    expect(loadConfig({ TOKENPLACE_GPU_HOST: 'gpu.local' }).upstreamUrl.href).toBe('http://gpu.local:8000/');
+    expect(loadConfig({ TOKENPLACE_GPU_HOST: 'gpu.local' }).upstreamUrl?.href).toBe('http://gpu.local:8000/');
   });
 
   it('prefers the explicit URL over host and port', () => {
@@ -60,7 +70,7 @@ describe('loadConfig', () => {
       TOKENPLACE_GPU_HOST: 'b',
       TOKENPLACE_GPU_PORT: '2',
     });
-    expect(config.upstreamUrl.href).toBe('http://a:1/');
+    expect(config.upstreamUrl?.href).toBe('http://a:1/');
   });
 
   it.each([

@@ -40,7 +40,7 @@ describe('UpstreamPool', () => {
   it('treats 0 as no limit', () => {
     const { pool } = setup(0);
     for (let i = 0; i < 1000; i++) expect(pool.acquire()).toBeDefined();
-    expect(pool.static.inFlight).toBe(1000);
+    expect((pool.static as PoolMember).inFlight).toBe(1000);
   });
 
   it('picks the member with the lowest load relative to its capacity', () => {
@@ -70,9 +70,9 @@ describe('UpstreamPool', () => {
   it('ejects a member after consecutive connect failures, skips it during the back-off, and doubles the back-off', () => {
     const { pool, node, clock, ejections } = setup(4, 2, 1000);
     const other = pool.upsert(node('b', 4));
-    pool.connectFailed(pool.static);
+    pool.connectFailed(pool.static as PoolMember);
     expect(ejections).toEqual([]);
-    pool.connectFailed(pool.static);
+    pool.connectFailed(pool.static as PoolMember);
     expect(ejections).toEqual([{ id: 'static', backoffMs: 1000 }]);
     for (let i = 0; i < 4; i++) expect(pool.acquire()?.id).toBe('b');
     // b is full and static ejected: nothing free, the request would queue.
@@ -83,20 +83,20 @@ describe('UpstreamPool', () => {
     clock.advance(1000);
     // Back-off over: static is tried again; one more failure ejects it at once for twice as long.
     expect(pool.acquire()?.id).toBe('static');
-    pool.connectFailed(pool.static);
+    pool.connectFailed(pool.static as PoolMember);
     expect(ejections.at(-1)).toEqual({ id: 'static', backoffMs: 2000 });
     clock.advance(2000);
-    pool.succeeded(pool.static);
-    expect(pool.static.consecutiveFailures).toBe(0);
-    expect(pool.static.ejectedUntil).toBe(0);
-    pool.connectFailed(pool.static);
+    pool.succeeded(pool.static as PoolMember);
+    expect((pool.static as PoolMember).consecutiveFailures).toBe(0);
+    expect((pool.static as PoolMember).ejectedUntil).toBe(0);
+    pool.connectFailed(pool.static as PoolMember);
     expect(ejections).toHaveLength(2);
   });
 
   it('caps the back-off at 60 s', () => {
     const { pool, ejections, clock } = setup(4, 1, 1000);
     for (let i = 0; i < 12; i++) {
-      pool.connectFailed(pool.static);
+      pool.connectFailed(pool.static as PoolMember);
       clock.advance(61_000);
     }
     expect(ejections.map((e) => e.backoffMs)).toEqual([
@@ -106,8 +106,8 @@ describe('UpstreamPool', () => {
 
   it('still routes when every member is ejected (passive health never empties the pool)', () => {
     const { pool } = setup(4, 1);
-    pool.connectFailed(pool.static);
-    expect(pool.static.ejectedUntil).toBeGreaterThan(0);
+    pool.connectFailed(pool.static as PoolMember);
+    expect((pool.static as PoolMember).ejectedUntil).toBeGreaterThan(0);
     expect(pool.acquire()?.id).toBe('static');
   });
 
@@ -138,9 +138,9 @@ describe('UpstreamPool', () => {
 
   it('acquire(exclude) never returns the excluded member', () => {
     const { pool, node } = setup(4);
-    expect(pool.acquire(pool.static)).toBeUndefined();
+    expect(pool.acquire(pool.static as PoolMember)).toBeUndefined();
     pool.upsert(node('b', 4));
-    expect(pool.acquire(pool.static)?.id).toBe('b');
+    expect(pool.acquire(pool.static as PoolMember)?.id).toBe('b');
   });
 
   it('snapshots state for the listing', () => {

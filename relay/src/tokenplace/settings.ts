@@ -1,0 +1,172 @@
+/**
+ * Settings of token.place's relay protocol. Where token.place's relay.py has a variable for the
+ * same thing, the relay reads that name, so an operator's existing environment carries over; unlike
+ * relay.py, a malformed value stops the relay with a message instead of silently falling back.
+ */
+import { type CidrRange, PRIVATE_RANGES, parseCidr } from '../cidr.ts';
+import { boolean, ConfigError, type Env, integer, raw, type Setting, seconds } from '../settings-parse.ts';
+
+export const TOKENPLACE_SETTINGS = {
+  serverTokens: {
+    name: 'TOKEN_PLACE_RELAY_SERVER_TOKENS',
+    fallback: '',
+    describe: 'More server tokens, comma or newline separated (rotation); a node may present any of them. Never logged.',
+  },
+  openRegistration: {
+    name: 'TOKENPLACE_RELAY_OPEN_REGISTRATION',
+    fallback: false,
+    describe:
+      'With no server token set: let any compute node register (token.place public-network mode; a node then receives prompts encrypted to its own key). Off: node routes answer 403 until a token is set.',
+  },
+  pollWaitSeconds: {
+    name: 'TOKEN_PLACE_API_V1_RELAY_POLL_WAIT_SECONDS',
+    fallback: 10,
+    describe: 'Longest hold of a compute node long poll before it is answered "No requests available" (0 to 60).',
+  },
+  nodeLeaseSeconds: {
+    name: 'TOKEN_PLACE_API_V1_RELAY_SERVER_LEASE_SECONDS',
+    fallback: 30,
+    describe: 'Lease of a token.place compute node; a node that neither polls nor re-registers for this long is evicted.',
+  },
+  inFlightTtlSeconds: {
+    name: 'TOKEN_PLACE_API_V1_IN_FLIGHT_TTL_SECONDS',
+    fallback: 'the node lease',
+    describe: 'Accounting lease of a dispatched request; the node renews it with /servers/control while it works.',
+  },
+  maxQueueDepth: {
+    name: 'TOKEN_PLACE_API_V1_MAX_QUEUE_DEPTH_PER_NODE',
+    fallback: 64,
+    describe: 'Encrypted requests that may wait for one node; when full, /requests answers 503 with Retry-After.',
+  },
+  requestDeadlineSeconds: {
+    name: 'TOKEN_PLACE_API_V1_REQUEST_DEADLINE_SECONDS',
+    fallback: 480,
+    describe: 'Absolute deadline of a relayed request from admission (1 to 3600); then it expires (410 "expired").',
+  },
+  tombstoneTtlSeconds: {
+    name: 'TOKEN_PLACE_API_V1_CONTROL_TOMBSTONE_TTL_SECONDS',
+    fallback: 60,
+    describe: 'How long a node can still learn through /servers/control that its request was cancelled or expired (1 to 300).',
+  },
+  terminalTtlSeconds: {
+    name: 'TOKENPLACE_TERMINAL_REQUEST_TTL_SECONDS',
+    fallback: 300,
+    describe: 'How long a cancelled or expired request keeps answering 410 instead of 404.',
+  },
+  maxEnvelopeBytes: {
+    name: 'TOKENPLACE_RELAY_MAX_ENVELOPE_BYTES',
+    fallback: 1024 * 1024,
+    describe: 'Largest body of a protocol route (requests, responses); larger: 413. Progress updates are capped at 16 KiB.',
+  },
+  maxNodes: {
+    name: 'TOKENPLACE_RELAY_MAX_NODES',
+    fallback: 256,
+    describe: 'token.place compute nodes registered at most; a new node beyond that gets 503.',
+  },
+  publicRateLimit: {
+    name: 'API_RATE_LIMIT',
+    fallback: '60/hour',
+    describe: 'Requests and cancels per client address (`N/second|minute|hour|day`, or `off`), as relay.py; then 429.',
+  },
+  publicDailyQuota: {
+    name: 'API_DAILY_QUOTA',
+    fallback: '1000/day',
+    describe: 'Second budget for the same routes and clients, usually per day (`off` to drop it).',
+  },
+  controlPlaneIpRateLimit: {
+    name: 'API_RELAY_CONTROL_PLANE_IP_RATE_LIMIT',
+    fallback: '10000/hour',
+    describe: 'Compute-node route calls per node address, all node routes together; then 429 with Retry-After.',
+  },
+  trustedProxies: {
+    name: 'TOKENPLACE_RELAY_TRUSTED_PROXIES',
+    fallback: 'loopback and private ranges',
+    describe:
+      'CIDRs of proxies whose X-Forwarded-For is believed when keying rate limits: the client is the rightmost address outside them.',
+  },
+} satisfies Record<string, Setting<unknown>>;
+
+export interface RateLimitRule {
+  points: number;
+  durationSeconds: number;
+  /** As configured, for messages ("60/hour"). */
+  text: string;
+}
+
+export interface TokenPlaceConfig {
+  /** Every accepted server token; empty when none is configured. */
+  serverTokens: string[];
+  openRegistration: boolean;
+  pollWaitSeconds: number;
+  nodeLeaseSeconds: number;
+  inFlightTtlSeconds: number;
+  maxQueueDepth: number;
+  requestDeadlineSeconds: number;
+  tombstoneTtlSeconds: number;
+  terminalTtlSeconds: number;
+  maxEnvelopeBytes: number;
+  maxNodes: number;
+  publicRateLimits: RateLimitRule[];
+  controlPlaneIpRateLimit: RateLimitRule | undefined;
+  trustedProxies: readonly CidrRange[];
+}
+
+const UNIT_SECONDS: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400 };
+
+export function parseRateLimit(name: string, text: string): RateLimitRule | undefined {
+  if (text.toLowerCase() === 'off') return undefined;
+  const match = /^(\d+)\s*(?:\/|per)\s*(second|minute|hour|day)s?$/i.exec(text);
+  if (!match || Number(match[1]) < 1) {
+    throw new ConfigError(name, `expected "N/second", "N/minute", "N/hour", "N/day" or "off", got ${JSON.stringify(text)}`);
+  }
+  return { points: Number(match[1]), durationSeconds: UNIT_SECONDS[match[2].toLowerCase()], text };
+}
+
+function rateLimit(env: Env, setting: Setting<string>): RateLimitRule | undefined {
+  return parseRateLimit(setting.name, raw(env, setting.name) ?? setting.fallback);
+}
+
+const LOOPBACK: CidrRange[] = [parseCidr('127.0.0.0/8') as CidrRange, parseCidr('::1/128') as CidrRange];
+
+function trustedProxies(env: Env): readonly CidrRange[] {
+  const { name } = TOKENPLACE_SETTINGS.trustedProxies;
+  const value = raw(env, name);
+  if (value === undefined) return [...LOOPBACK, ...PRIVATE_RANGES];
+  if (value.toLowerCase() === 'none') return [];
+  return value.split(',').map((entry) => {
+    const range = parseCidr(entry.trim());
+    if (range === undefined) throw new ConfigError(name, `not a CIDR: ${JSON.stringify(entry.trim())}`);
+    return range;
+  });
+}
+
+/** token.place's own rule: the plural list (commas or newlines) plus the single token, blanks dropped. */
+export function serverTokens(env: Env, single: string | undefined): string[] {
+  const listed = (env[TOKENPLACE_SETTINGS.serverTokens.name] ?? '').replaceAll('\n', ',').split(',');
+  return [...new Set([...listed, single ?? ''].map((token) => token.trim()).filter((token) => token !== ''))];
+}
+
+export function loadTokenPlaceConfig(env: Env, singleServerToken: string | undefined): TokenPlaceConfig {
+  const s = TOKENPLACE_SETTINGS;
+  const nodeLeaseSeconds = integer(env, s.nodeLeaseSeconds, 1, 3600);
+  const inFlight = raw(env, s.inFlightTtlSeconds.name);
+  const daily = rateLimit(env, s.publicDailyQuota);
+  const hourly = rateLimit(env, s.publicRateLimit);
+  return {
+    serverTokens: serverTokens(env, singleServerToken),
+    openRegistration: boolean(env, s.openRegistration),
+    pollWaitSeconds: seconds(env, s.pollWaitSeconds, 0, 60),
+    nodeLeaseSeconds,
+    inFlightTtlSeconds:
+      inFlight === undefined ? nodeLeaseSeconds : seconds(env, { ...s.inFlightTtlSeconds, fallback: nodeLeaseSeconds }, 1, 3600),
+    maxQueueDepth: integer(env, s.maxQueueDepth, 1, 100_000),
+    requestDeadlineSeconds: seconds(env, s.requestDeadlineSeconds, 1, 3600),
+    tombstoneTtlSeconds: seconds(env, s.tombstoneTtlSeconds, 1, 300),
+    terminalTtlSeconds: seconds(env, s.terminalTtlSeconds, 1, 86_400),
+    maxEnvelopeBytes: integer(env, s.maxEnvelopeBytes, 1024, 64 * 1024 * 1024),
+    maxNodes: integer(env, s.maxNodes, 1, 100_000),
+    publicRateLimits: [hourly, daily].filter((rule): rule is RateLimitRule => rule !== undefined),
+    controlPlaneIpRateLimit: rateLimit(env, s.controlPlaneIpRateLimit),
+    trustedProxies: trustedProxies(env),
+  };
+}
