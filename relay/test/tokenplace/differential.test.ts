@@ -54,14 +54,14 @@ function report(differences: Difference[], left: Observation[], right: Observati
 describe("our relay against token.place's relay.py, one scripted sequence of good and bad requests", () => {
   it('the script is deterministic: two relay.py instances answer it alike', () => {
     const differences = compareRuns(runs.reference, runs.twin);
-    expect(differences, report(differences, runs.reference, runs.twin)).toEqual([]);
+    expect(differences.length, report(differences, runs.reference, runs.twin)).toBe(0);
   });
 
   it('our relay answers with the same status and body shape, except as the allowlist says', () => {
     const unexplained = compareRuns(runs.reference, runs.ours).filter(
       (difference) => !isAllowed(difference, ALLOWED_DIFFERENCES),
     );
-    expect(unexplained, report(unexplained, runs.reference, runs.ours)).toEqual([]);
+    expect(unexplained.length, report(unexplained, runs.reference, runs.ours)).toBe(0);
   });
 
   it('every allowlist entry still describes a difference: one our relay no longer shows is taken out', () => {

@@ -5,6 +5,7 @@ export const SERVER_TOKEN = 'diff-token';
 export const RELAY_ENV: Record<string, string> = {
   TOKEN_PLACE_RELAY_SERVER_TOKEN: SERVER_TOKEN,
   TOKEN_PLACE_API_V1_RELAY_POLL_WAIT_SECONDS: '1',
+  TOKEN_PLACE_API_V1_MAX_QUEUE_DEPTH_PER_NODE: '2',
   API_RATE_LIMIT: '100000/hour',
   API_DAILY_QUOTA: '1000000/day',
 };
@@ -14,6 +15,7 @@ const base64 = (text: string) => Buffer.from(text).toString('base64');
 export const NODE_A = base64('differential node A public key: the capable one');
 export const NODE_B = base64('differential node B public key: registered without capabilities');
 export const NODE_C = base64('differential node C public key: serves another model, unregistered at the end');
+export const NODE_D = base64('differential node D public key: one at a time, on its own model');
 export const UNKNOWN_NODE = base64('differential node that never registered');
 export const CLIENT = base64('differential client public key');
 export const OTHER_CLIENT = base64('differential other client public key');

@@ -1,4 +1,4 @@
-import { GOOD_CAPABILITIES, NODE_A, NODE_B, NODE_C, NODE_PLANE, rememberCredential, SERVER_TOKEN } from './fixtures.ts';
+import { GOOD_CAPABILITIES, NODE_A, NODE_B, NODE_C, NODE_D, NODE_PLANE, rememberCredential, SERVER_TOKEN } from './fixtures.ts';
 import type { Step } from './step.ts';
 
 const REGISTER = `${NODE_PLANE}/servers/register`;
@@ -88,7 +88,14 @@ export const registrationSteps: Step[] = [
     token: true,
     json: { server_public_key: NODE_A, capabilities: GOOD_CAPABILITIES },
   },
-  { name: 'diagnostics: three nodes', method: 'GET', path: '/relay/diagnostics' },
+  {
+    name: 'register: one at a time on its own model',
+    method: 'POST',
+    path: REGISTER,
+    token: true,
+    json: { server_public_key: NODE_D, capabilities: { ...GOOD_CAPABILITIES, supported_model_ids: ['diff-busy-model'] } },
+  },
+  { name: 'diagnostics: four nodes', method: 'GET', path: '/relay/diagnostics' },
 
   { name: 'next: default model', method: 'GET', path: NEXT },
   { name: 'next: named model', method: 'GET', path: `${NEXT}?model=qwen3-8b-instruct&context_tier=8k-fast` },

@@ -59,5 +59,5 @@ export const teardownSteps: Step[] = [
     headers: PREFLIGHT_HEADERS,
     compareHeaders: PREFLIGHT_COMPARED,
   },
-  { name: 'diagnostics: one node left', method: 'GET', path: '/relay/diagnostics' },
+  { name: 'diagnostics: two nodes left', method: 'GET', path: '/relay/diagnostics' },
 ];
