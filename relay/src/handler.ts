@@ -14,6 +14,9 @@ import { requestIdFor } from './request-id.ts';
 import { errorResponse, jsonResponse, type ResponseClass } from './responses.ts';
 import { SERVERS_PATH } from './servers-route.ts';
 import { upstreamTarget } from './target.ts';
+import { createTokenPlaceProtocol } from './tokenplace/protocol.ts';
+import type { RateLimiterFactory } from './tokenplace/rate-limits.ts';
+import type { TokenPlaceStore } from './tokenplace/store.ts';
 import { type UpstreamClient, UpstreamError, type UpstreamErrorKind } from './upstream.ts';
 
 export interface RelayDeps {
@@ -31,6 +34,10 @@ export interface RelayDeps {
   clock?: Clock;
   /** Where registered compute nodes are kept (default: in memory, per replica). */
   registry?: ServerRegistry;
+  /** token.place protocol state (default: in memory, per replica). */
+  tokenplaceStore?: TokenPlaceStore;
+  /** Counts rate-limited hits; without it the protocol's rate limits are off. */
+  rateLimiters?: RateLimiterFactory;
 }
 
 /** Facts about the connection that only the hosting runtime knows. */
@@ -59,6 +66,18 @@ const UPSTREAM_FAILURES: Record<
   timeout: { status: 504, code: 'upstream_timeout', message: 'The GPU server did not answer in time.' },
   aborted: { status: CLIENT_CLOSED, code: 'client_closed_request', message: 'The client closed the request.' },
 };
+
+/** The path of an absolute request URL, without building a URL object on the hot path. */
+function pathnameOf(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  if (start === -1) return '/';
+  let end = url.length;
+  const query = url.indexOf('?', start);
+  if (query !== -1) end = query;
+  const hash = url.indexOf('#', start);
+  if (hash !== -1 && hash < end) end = hash;
+  return url.slice(start, end);
+}
 
 function declaresBody(request: Request): boolean {
   if (request.method === 'GET' || request.method === 'HEAD' || request.body === null) return false;
@@ -96,6 +115,17 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   const ownMethods = { allow: 'GET, HEAD' };
   const guards = createGuards(config, { ...deps, Response: ResponseCtor });
   const { admission } = guards;
+  const protocol = createTokenPlaceProtocol({
+    config: config.tokenplace,
+    trustForwardedHeaders: config.trustForwardedHeaders,
+    upstream: upstreamName,
+    lifecycle,
+    log,
+    Response: ResponseCtor,
+    clock: deps.clock,
+    store: deps.tokenplaceStore,
+    rateLimiters: deps.rateLimiters,
+  });
 
   function pathOf(request: Request, url: URL = new URL(request.url)): { path: string; query: string } {
     return { path: url.pathname, query: redactQuery(url.search) };
@@ -149,12 +179,27 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
       : jsonResponse(ResponseCtor, 200, { status: 'alive' }),
   );
 
-  const healthz = own('healthz', () => {
+  const healthz = own('healthz', async () => {
     const phase = lifecycle.phase;
     if (phase === 'draining' || phase === 'stopping') return jsonResponse(ResponseCtor, 503, { status: 'draining' });
     const status = phase === 'ready' ? 200 : 503;
-    return jsonResponse(ResponseCtor, status, { status: phase, upstream: upstreamName, version: deps.version });
+    return jsonResponse(ResponseCtor, status, {
+      status: phase,
+      upstream: upstreamName ?? null,
+      relayOnly: !forwarding,
+      ...(await protocol.counts()),
+      version: deps.version,
+    });
   });
+
+  /** token.place's relay API v1: answered here, never forwarded, with its own CORS rules. */
+  async function protocolRoute(request: Request, context: RelayContext | undefined, route: RouteLabel): Promise<Response> {
+    const startedAt = now();
+    metrics.requestStarted(route);
+    const response = await protocol.handle(request, context);
+    record(request, route, response.status, startedAt, {});
+    return response;
+  }
 
   const metricsRoute = own('metrics', async (request) => {
     const refused = await guards.metricsAccess(request);
@@ -336,13 +381,19 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     .all(`${SERVERS_PATH}/*`, forwarding ? serversRoute : notForwarded)
     .all('*', forwarding ? forward : async (request: Request) => notForwarded(request));
 
-  const handle: RelayHandler = (request, context) => router.fetch(request, context) as Promise<Response>;
+  const routed: RelayHandler = (request, context) => router.fetch(request, context) as Promise<Response>;
   const cors = guards.cors;
-  if (cors === undefined) return handle;
-  return async (request, context) => {
-    if (CorsPolicy.isPreflight(request)) return preflight(request);
-    const response = await handle(request, context);
-    cors.apply(response.headers, request.headers.get('origin'));
-    return response;
+  const handle: RelayHandler =
+    cors === undefined
+      ? routed
+      : async (request, context) => {
+          if (CorsPolicy.isPreflight(request)) return preflight(request);
+          const response = await routed(request, context);
+          cors.apply(response.headers, request.headers.get('origin'));
+          return response;
+        };
+  return (request, context) => {
+    const route = protocol.match(pathnameOf(request.url));
+    return route === undefined ? handle(request, context) : protocolRoute(request, context, route);
   };
 }
