@@ -21,7 +21,63 @@ import { SCRIPT } from './differential/script.ts';
  * `value <path>` for a compared word, `header <name>`), and why we keep the difference. The same list, by step name,
  * is the section "Differences from token.place's relay.py" of docs/tokenplace-protocol.md (checked below).
  */
-const ALLOWED_DIFFERENCES: AllowedDifference[] = [];
+const HTML_ERROR_PAGE =
+  "relay.py's request.get_json() answers Flask's HTML 400 page for a body that is not JSON; our errors are always JSON, " +
+  'with the "Invalid request data" body relay.py uses for JSON that is not an object';
+const WORK_ITEM =
+  'the work item carries next_ping_in_x_seconds: 0, so server.py polls again at once instead of sleeping the 30 s lease; it ' +
+  "does not carry the client's cancel_token, the proof that only the client may cancel with";
+const UPSTREAM_POOL =
+  "relay.py lists its configuration's default upstream pool (http://localhost:8001) even though nothing uses it; our " +
+  'relay lists an HTTP upstream only when one is configured, and none is here';
+
+const ALLOWED_DIFFERENCES: AllowedDifference[] = [
+  { step: 'diagnostics: no nodes', where: ['$.active_upstream_servers', '$.configured_upstream_servers'], why: UPSTREAM_POOL },
+  { step: 'diagnostics: four nodes', where: ['$.active_upstream_servers', '$.configured_upstream_servers'], why: UPSTREAM_POOL },
+  {
+    step: 'diagnostics: two nodes left',
+    where: ['$.active_upstream_servers', '$.configured_upstream_servers'],
+    why: UPSTREAM_POOL,
+  },
+  {
+    step: 'requests: content type not JSON',
+    where: ['status', '$'],
+    why:
+      "Flask's get_json() refuses a body not declared application/json (HTML 400); ours reads every protocol body as JSON " +
+      'whatever its Content-Type (relay/src/tokenplace/body.ts); the route is CORS * anyway',
+  },
+  { step: 'requests: malformed JSON', where: ['$', 'value $.error.code'], why: HTML_ERROR_PAGE },
+  { step: 'retrieve: malformed JSON', where: ['$', 'value $.error.code'], why: HTML_ERROR_PAGE },
+  { step: 'responses: malformed JSON', where: ['$', 'value $.error.code'], why: HTML_ERROR_PAGE },
+  {
+    step: 'requests: no request_id',
+    where: ['status', '$', 'value $.error.code'],
+    why: 'we refuse a request without request_id (400): without one it could never be retrieved, cancelled or answered by id',
+  },
+  {
+    step: 'requests: request_id reused after its answer',
+    where: ['status', '$', 'value $.error.code'],
+    why: 'we refuse (409) a request_id that was already answered, cancelled or expired, so an old answer is never mistaken for a new one; relay.py queues it again',
+  },
+  { step: 'poll: work item returned', where: ['$.cancel_token', '$.next_ping_in_x_seconds'], why: WORK_ITEM },
+  { step: 'poll: second work item', where: ['$.cancel_token', '$.next_ping_in_x_seconds'], why: WORK_ITEM },
+  { step: 'poll: node D takes its first', where: ['$.cancel_token', '$.next_ping_in_x_seconds'], why: WORK_ITEM },
+  {
+    step: 'poll: node D at max_concurrency',
+    where: ['$', 'value $.request_id', 'value $.e2ee_v1'],
+    why: 'a node never gets more work in flight than its max_concurrency: ours answers "No requests available" after the long poll; relay.py hands out the next item',
+  },
+  {
+    step: 'requests: node queue full',
+    where: ['status', '$', 'value $.error.code', 'header retry-after'],
+    why: "a node's full queue (TOKEN_PLACE_API_V1_MAX_QUEUE_DEPTH_PER_NODE) answers 503 no_available_capacity with Retry-After; relay.py only stops scheduling new clients onto the node and still queues",
+  },
+  {
+    step: 'preflight: compute-node route',
+    where: ['status'],
+    why: "relay.py's answer is Flask's automatic OPTIONS reply (200 with Allow); ours is 204. Neither carries CORS headers, so a browser may not call compute-node routes either way",
+  },
+];
 
 const DOC = fileURLToPath(new URL('../../../docs/tokenplace-protocol.md', import.meta.url));
 const DOC_SECTION = "## Differences from token.place's relay.py";

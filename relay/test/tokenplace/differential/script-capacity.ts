@@ -13,7 +13,13 @@ const toNodeD = (requestId: string) =>
 export const capacitySteps: Step[] = [
   { name: 'requests: first for node D', method: 'POST', path: REQUESTS, json: toNodeD('diff-request-d1') },
   { name: 'requests: second for node D', method: 'POST', path: REQUESTS, json: toNodeD('diff-request-d2') },
-  { name: 'requests: node queue full', method: 'POST', path: REQUESTS, json: toNodeD('diff-request-d3') },
+  {
+    name: 'requests: node queue full',
+    method: 'POST',
+    path: REQUESTS,
+    json: toNodeD('diff-request-d3'),
+    compareHeaders: ['retry-after'],
+  },
   { name: 'poll: node D takes its first', method: 'POST', path: POLL, token: true, json: { server_public_key: NODE_D } },
   { name: 'poll: node D at max_concurrency', method: 'POST', path: POLL, token: true, json: { server_public_key: NODE_D } },
 ];

@@ -1,8 +1,11 @@
 import {
+  CANCEL_TOKEN_1,
   CANCEL_TOKEN_2,
   CLIENT,
+  clientRequest,
   credentialOf,
   NODE_A,
+  NODE_C,
   NODE_PLANE,
   nodeResponse,
   progressUpdate,
@@ -124,6 +127,13 @@ export const lifecycleSteps: Step[] = [
     method: 'POST',
     path: RETRIEVE,
     json: { client_public_key: CLIENT, request_id: REQUEST_1 },
+  },
+  {
+    // To node C, which is unregistered before anything polls it, so relay.py's second copy changes nothing later.
+    name: 'requests: request_id reused after its answer',
+    method: 'POST',
+    path: `${NODE_PLANE}/requests`,
+    json: clientRequest({ server_public_key: NODE_C, request_id: REQUEST_1, cancel_token: CANCEL_TOKEN_1 }),
   },
   { name: 'control: after the response', method: 'POST', path: CONTROL, token: true, json: control(REQUEST_1) },
 
