@@ -59,6 +59,16 @@ const ALLOWED_DIFFERENCES: AllowedDifference[] = [
     where: ['status', '$', 'value $.error.code'],
     why: 'we refuse (409) a request_id that was already answered, cancelled or expired, so an old answer is never mistaken for a new one; relay.py queues it again',
   },
+  {
+    step: 'responses: no request_id',
+    where: ['status', '$', 'value $.error.code'],
+    why: "every request of ours has a request_id, so an answer without one answers nothing (400); relay.py queues it for the client's next retrieve",
+  },
+  {
+    step: 'register: wrong method',
+    where: ['$', 'value $.error.code'],
+    why: "both answer 405; relay.py's is Flask's HTML page, ours is JSON like all our errors",
+  },
   { step: 'poll: work item returned', where: ['$.cancel_token', '$.next_ping_in_x_seconds'], why: WORK_ITEM },
   { step: 'poll: second work item', where: ['$.cancel_token', '$.next_ping_in_x_seconds'], why: WORK_ITEM },
   { step: 'poll: node D takes its first', where: ['$.cancel_token', '$.next_ping_in_x_seconds'], why: WORK_ITEM },

@@ -8,6 +8,7 @@ import {
   NODE_C,
   NODE_PLANE,
   nodeResponse,
+  OTHER_CLIENT,
   progressUpdate,
   REQUEST_1,
   REQUEST_2,
@@ -41,6 +42,13 @@ export const lifecycleSteps: Step[] = [
   { name: 'poll: no token', method: 'POST', path: POLL, json: { server_public_key: NODE_A } },
   { name: 'poll: body not an object', method: 'POST', path: POLL, token: true, json: 'poll please' },
   { name: 'poll: missing server_public_key', method: 'POST', path: POLL, token: true, json: {} },
+  {
+    name: 'poll: bad capabilities',
+    method: 'POST',
+    path: POLL,
+    token: true,
+    json: { server_public_key: NODE_A, capabilities: { api_version: 'v1' } },
+  },
   { name: 'poll: unknown node', method: 'POST', path: POLL, token: true, json: { server_public_key: UNKNOWN_NODE } },
   { name: 'poll: work item returned', method: 'POST', path: POLL, token: true, json: { server_public_key: NODE_A } },
   { name: 'next: capacity exhausted', method: 'GET', path: `${NODE_PLANE}/servers/next` },
@@ -53,6 +61,13 @@ export const lifecycleSteps: Step[] = [
     json: { server_public_key: NODE_A, request_id: REQUEST_1, control_credential: 'not-the-credential' },
   },
   { name: 'control: missing request_id', method: 'POST', path: CONTROL, token: true, json: { server_public_key: NODE_A } },
+  {
+    name: 'control: unknown node',
+    method: 'POST',
+    path: CONTROL,
+    token: true,
+    json: { server_public_key: UNKNOWN_NODE, request_id: REQUEST_1, control_credential: 'whatever' },
+  },
   { name: 'control: active', method: 'POST', path: CONTROL, token: true, json: control(REQUEST_1) },
   { name: 'control: unknown request', method: 'POST', path: CONTROL, token: true, json: control('diff-request-never-sent') },
 
@@ -119,6 +134,16 @@ export const lifecycleSteps: Step[] = [
     token: true,
     raw: { body: '{"client_public_key": ', contentType: 'application/json' },
   },
+  {
+    name: 'responses: no request_id',
+    method: 'POST',
+    path: RESPONSES,
+    token: true,
+    json: (() => {
+      const { request_id: _id, ...rest } = nodeResponse({ client_public_key: OTHER_CLIENT });
+      return rest;
+    })(),
+  },
   { name: 'responses: accepted', method: 'POST', path: RESPONSES, token: true, json: nodeResponse({}) },
   { name: 'responses: duplicate', method: 'POST', path: RESPONSES, token: true, json: nodeResponse({}) },
   { name: 'retrieve: delivered', method: 'POST', path: RETRIEVE, json: { client_public_key: CLIENT, request_id: REQUEST_1 } },
@@ -143,6 +168,12 @@ export const lifecycleSteps: Step[] = [
     method: 'POST',
     path: CANCEL,
     json: 'cancel',
+  },
+  {
+    name: 'cancel: unknown request',
+    method: 'POST',
+    path: CANCEL,
+    json: { client_public_key: CLIENT, request_id: 'diff-request-never-sent', cancel_token: CANCEL_TOKEN_2 },
   },
   {
     name: 'cancel: missing proof',

@@ -1,4 +1,4 @@
-import { credentialOf, NODE_B, NODE_C, NODE_PLANE, UNKNOWN_NODE } from './fixtures.ts';
+import { CLIENT, credentialOf, NODE_B, NODE_C, NODE_PLANE, UNKNOWN_NODE } from './fixtures.ts';
 import type { Memory, Step } from './step.ts';
 
 const UNREGISTER = `${NODE_PLANE}/servers/unregister`;
@@ -58,6 +58,13 @@ export const teardownSteps: Step[] = [
     path: `${NODE_PLANE}/servers/poll`,
     headers: PREFLIGHT_HEADERS,
     compareHeaders: PREFLIGHT_COMPARED,
+  },
+  { name: 'register: wrong method', method: 'GET', path: `${NODE_PLANE}/servers/register` },
+  {
+    name: 'retrieve: no request_id',
+    method: 'POST',
+    path: `${NODE_PLANE}/responses/retrieve`,
+    json: { client_public_key: CLIENT },
   },
   { name: 'diagnostics: two nodes left', method: 'GET', path: '/relay/diagnostics' },
 ];
