@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareRuns, isAllowed, unusedEntries } from './differential/compare.ts';
+import { compareRuns, isAllowed, staleAllowances } from './differential/compare.ts';
 import type { Observation } from './differential/run.ts';
 import { bodyShape, diffShapes, formatShape, pathWithin, shapeOf } from './differential/shape.ts';
 
@@ -100,9 +100,12 @@ describe('compareRuns and the allowlist', () => {
     expect(isAllowed(differences[2], [{ step: 'one', where: ['$'], why: 'wrong step' }])).toBe(false);
   });
 
-  it('finds allowlist entries that nothing needs any more', () => {
-    const stale = { step: 'one', where: ['status'], why: 'no longer differs' };
-    expect(unusedEntries(differences, [stale, { step: 'two', where: ['$'], why: 'still differs' }])).toEqual([stale]);
+  it('names each allowed place that no difference needs any more', () => {
+    const allowlist = [
+      { step: 'one', where: ['value $.status', 'status'], why: 'the status code no longer differs' },
+      { step: 'two', where: ['$'], why: 'still differs' },
+    ];
+    expect(staleAllowances(differences, allowlist)).toEqual(['one: status']);
   });
 
   it('refuses runs that are out of step', () => {

@@ -48,9 +48,13 @@ export function isAllowed(difference: Difference, allowlist: AllowedDifference[]
   );
 }
 
-/** Allowlist entries that no difference needed: kept entries that no longer describe anything drift out of date. */
-export function unusedEntries(differences: Difference[], allowlist: AllowedDifference[]): AllowedDifference[] {
-  return allowlist.filter((entry) => !differences.some((difference) => isAllowed(difference, [entry])));
+/** Each allowed place (step and `where`) that no difference falls in: an allowance that describes nothing any more. */
+export function staleAllowances(differences: Difference[], allowlist: AllowedDifference[]): string[] {
+  return allowlist.flatMap((entry) =>
+    entry.where
+      .filter((where) => !differences.some((d) => d.step === entry.step && pathWithin(d.where, where)))
+      .map((where) => `${entry.step}: ${where}`),
+  );
 }
 
 const BODY_PREVIEW = 240;
