@@ -4,7 +4,7 @@ import { createServerAdapter } from '@whatwg-node/server';
 import type { Logger } from 'pino';
 import { systemClock } from '../src/clock.ts';
 import type { RelayConfig } from '../src/config.ts';
-import { createRelayHandler } from '../src/handler.ts';
+import { createRelayHandler, tokenPlaceObserver } from '../src/handler.ts';
 import { Lifecycle } from '../src/lifecycle.ts';
 import type { RelayMetrics } from '../src/observability.ts';
 import { errorResponse, type ResponseClass } from '../src/responses.ts';
@@ -71,7 +71,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     headersTimeoutMs: config.upstreamHeadersTimeoutMs,
     idleTimeoutMs: config.upstreamIdleTimeoutMs,
   });
-  const tokenplaceStore = memoryStoreFor(config.tokenplace, systemClock);
+  const tokenplaceStore = memoryStoreFor(config.tokenplace, systemClock, tokenPlaceObserver(metrics));
   const relay = createRelayHandler(config, {
     upstream: upstream.client,
     metrics,

@@ -4,12 +4,12 @@
  * methods are synchronous, so each runs as one atomic transition on the single JS thread.
  */
 import type { Envelope } from './envelope.ts';
+import { activeInFlight, type NodeState, sameDigest } from './memory-node.ts';
 import type {
   CancelResult,
   ClaimResult,
   ControlResult,
   EnqueueResult,
-  NodeRecord,
   ProgressResult,
   ResponseResult,
   RetrieveResult,
@@ -17,18 +17,6 @@ import type {
   Work,
 } from './store.ts';
 import type { Json, TerminalStatus } from './wire.ts';
-
-export interface InFlight {
-  work: Work;
-  leaseUntil: number;
-}
-
-export interface NodeState {
-  record: NodeRecord;
-  queue: Work[];
-  /** By request id: a node never holds two requests with the same id at once. */
-  inFlight: Map<string, InFlight>;
-}
 
 interface Tombstone {
   status: TerminalStatus;
@@ -48,20 +36,6 @@ export interface RequestBookOptions {
 
 const requestKey = (clientKey: string, requestId: string) => `${clientKey}\0${requestId}`;
 const tombstoneKey = (nodeKey: string, requestId: string) => `${nodeKey}\0${requestId}`;
-
-/** Two secrets (digests, tokens) compared without an early exit; only a length mismatch answers at once. */
-export function sameDigest(a: string, b: string): boolean {
-  if (a.length !== b.length || a.length === 0) return false;
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return difference === 0;
-}
-
-export function activeInFlight(state: NodeState, now: number): number {
-  let count = 0;
-  for (const entry of state.inFlight.values()) if (entry.leaseUntil > now) count++;
-  return count;
-}
 
 export class RequestBook {
   /** Every request queued or in flight, by client and request id. */

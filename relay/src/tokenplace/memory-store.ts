@@ -5,7 +5,8 @@
 import type { Clock } from '../clock.ts';
 import type { Capabilities } from './capabilities.ts';
 import type { Envelope } from './envelope.ts';
-import { activeInFlight, type NodeState, RequestBook, sameDigest } from './memory-requests.ts';
+import { activeInFlight, type NodeState, sameDigest } from './memory-node.ts';
+import { RequestBook } from './memory-requests.ts';
 import { isStale, selectBestFit } from './scheduler.ts';
 import type { TokenPlaceConfig } from './settings.ts';
 import type {
@@ -233,5 +234,7 @@ export class MemoryStore implements TokenPlaceStore {
     this.#timer = clock.setTimeout(() => {
       void this.sweep(clock.now()).finally(() => this.#scheduleSweep());
     }, sweepIntervalMs);
+    // Where timers can be detached (Node), the sweep alone never keeps the process running.
+    (this.#timer as { unref?: () => void } | undefined)?.unref?.();
   }
 }
