@@ -188,6 +188,11 @@ export class MemoryStore implements TokenPlaceStore {
     return this.#requests.retrieve(clientKey, requestId, now);
   }
 
+  async outstanding(): Promise<number> {
+    const { live, responses } = this.#requests.counts();
+    return live + responses;
+  }
+
   async sweep(now: number): Promise<void> {
     this.#requests.sweep(now);
     for (const node of [...this.#nodes.values()]) {

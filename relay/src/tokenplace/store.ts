@@ -128,6 +128,8 @@ export interface TokenPlaceStore {
     now: number,
   ): Promise<CancelResult>;
   retrieve(clientKey: string, requestId: string | undefined, now: number): Promise<RetrieveResult>;
+  /** Requests queued or in flight plus answers not yet retrieved: what a replica must not drop while it shuts down. */
+  outstanding(): Promise<number>;
   /** Expires what is due: stale nodes, deadlines, tombstones, terminal records. */
   sweep(now: number): Promise<void>;
   close(): void;
