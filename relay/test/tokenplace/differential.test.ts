@@ -99,16 +99,14 @@ let ours: RelayProcess | undefined;
 let runs: { reference: Observation[]; twin: Observation[]; ours: Observation[] };
 
 beforeAll(async () => {
-  [reference, twin, ours] = await Promise.all([
-    startReferenceRelay(RELAY_ENV),
-    startReferenceRelay(RELAY_ENV),
-    startRelay(RELAY_ENV),
-  ]);
+  // Ours first: startRelay allows 10 s to listen, which two Python start-ups beside it can eat on a busy machine.
+  ours = await startRelay(RELAY_ENV);
+  [reference, twin] = await Promise.all([startReferenceRelay(RELAY_ENV), startReferenceRelay(RELAY_ENV)]);
   const [onReference, onTwin, onOurs] = await Promise.all(
     [reference.url, twin.url, ours.url].map((url) => runScript(url, SCRIPT, SERVER_TOKEN)),
   );
   runs = { reference: onReference, twin: onTwin, ours: onOurs };
-}, 60_000);
+}, 90_000);
 
 afterAll(async () => {
   await Promise.all([reference?.stop(), twin?.stop(), stopAllRelays()]);

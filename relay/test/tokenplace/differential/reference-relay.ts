@@ -45,7 +45,7 @@ export async function startReferenceRelay(env: Record<string, string>): Promise<
           () => undefined,
         );
       },
-      20_000,
+      30_000,
       'relay.py to answer HTTP',
     );
   } catch (err) {
