@@ -101,7 +101,11 @@ let runs: { reference: Observation[]; twin: Observation[]; ours: Observation[] }
 beforeAll(async () => {
   // Ours first: startRelay allows 10 s to listen, which two Python start-ups beside it can eat on a busy machine.
   ours = await startRelay(RELAY_ENV);
-  [reference, twin] = await Promise.all([startReferenceRelay(RELAY_ENV), startReferenceRelay(RELAY_ENV)]);
+  const started = await Promise.allSettled([startReferenceRelay(RELAY_ENV), startReferenceRelay(RELAY_ENV)]);
+  [reference, twin] = started.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+  if (!reference || !twin) throw new Error('relay.py did not start');
   const [onReference, onTwin, onOurs] = await Promise.all(
     [reference.url, twin.url, ours.url].map((url) => runScript(url, SCRIPT, SERVER_TOKEN)),
   );
