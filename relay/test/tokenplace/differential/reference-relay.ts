@@ -11,6 +11,11 @@ export function peersDir(): string {
   return process.env.TOKENPLACE_PEERS_DIR ?? `${REPO_ROOT}../shared/tokenplace`;
 }
 
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 export interface ReferenceRelay {
   url: string;
   output(): string;
@@ -33,7 +38,13 @@ export async function startReferenceRelay(env: Record<string, string>): Promise<
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     output += chunk;
   });
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  live.add(child);
+  const exited = new Promise<void>((resolve) =>
+    child.once('close', () => {
+      live.delete(child);
+      resolve();
+    }),
+  );
   const url = `http://127.0.0.1:${port}`;
   const stop = () => stopChild(child, exited);
   try {
