@@ -2,12 +2,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Response as NodeResponse } from '@whatwg-node/fetch';
 import { createServerAdapter } from '@whatwg-node/server';
 import type { Logger } from 'pino';
+import { systemClock } from '../src/clock.ts';
 import type { RelayConfig } from '../src/config.ts';
 import { createRelayHandler } from '../src/handler.ts';
 import { Lifecycle } from '../src/lifecycle.ts';
 import type { RelayMetrics } from '../src/observability.ts';
 import { errorResponse, type ResponseClass } from '../src/responses.ts';
+import { memoryStoreFor } from '../src/tokenplace/memory-store.ts';
 import { answerClientError, clientTimeouts, guardConnections } from './connection-limits.ts';
+import { memoryRateLimiters } from './rate-limiters.ts';
 import { sendResponse } from './send-response.ts';
 import { createUndiciUpstream } from './undici-upstream.ts';
 
@@ -68,6 +71,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     headersTimeoutMs: config.upstreamHeadersTimeoutMs,
     idleTimeoutMs: config.upstreamIdleTimeoutMs,
   });
+  const tokenplaceStore = memoryStoreFor(config.tokenplace, systemClock);
   const relay = createRelayHandler(config, {
     upstream: upstream.client,
     metrics,
@@ -75,6 +79,8 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     lifecycle,
     version,
     Response: NodeResponseClass,
+    tokenplaceStore,
+    rateLimiters: memoryRateLimiters,
   });
   const adapter = createServerAdapter<{ req: IncomingMessage }>((request, serverContext) =>
     relay(request, { clientAddress: serverContext.req.socket.remoteAddress }),
@@ -167,6 +173,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     server.closeAllConnections();
     await closed;
     await upstream.close().catch(() => undefined);
+    tokenplaceStore.close();
     logger.info({ phase: 'stopped', clean: finished }, 'relay stopped');
     return finished;
   }

@@ -6,6 +6,12 @@ export type Phase = 'starting' | 'ready' | 'draining' | 'stopping';
 
 export class Lifecycle {
   #phase: Phase = 'starting';
+  readonly #drainListeners: (() => void)[] = [];
+
+  /** Called once when the drain begins (long polls use it to answer at once). */
+  onDrain(listener: () => void): void {
+    this.#drainListeners.push(listener);
+  }
 
   get phase(): Phase {
     return this.#phase;
@@ -16,7 +22,9 @@ export class Lifecycle {
   }
 
   beginDrain(): void {
-    if (this.#phase === 'starting' || this.#phase === 'ready') this.#phase = 'draining';
+    if (this.#phase !== 'starting' && this.#phase !== 'ready') return;
+    this.#phase = 'draining';
+    for (const listener of this.#drainListeners) listener();
   }
 
   markStopping(): void {

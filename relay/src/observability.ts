@@ -5,7 +5,23 @@ import type { UpstreamErrorKind } from './upstream.ts';
  * Bounded route label: the relay's own routes by name (`servers` for /relay/servers, `preflight`
  * for CORS preflights it answers), everything forwarded as "proxy".
  */
-export type RouteLabel = 'livez' | 'healthz' | 'metrics' | 'servers' | 'preflight' | 'proxy';
+export type RouteLabel = 'livez' | 'healthz' | 'metrics' | 'servers' | 'preflight' | 'proxy' | TokenPlaceRouteLabel;
+
+/** token.place's relay API v1 routes, which the relay answers itself. */
+export type TokenPlaceRouteLabel =
+  | 'relay_register'
+  | 'relay_poll'
+  | 'relay_control'
+  | 'relay_unregister'
+  | 'relay_responses'
+  | 'relay_progress'
+  | 'relay_next'
+  | 'relay_requests'
+  | 'relay_cancel'
+  | 'relay_retrieve'
+  | 'relay_diagnostics'
+  | 'relay_legacy'
+  | 'relay_unknown';
 
 /** Pool and queue state, read when metrics are scraped rather than updated per request. */
 export interface AdmissionView {
