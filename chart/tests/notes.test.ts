@@ -54,6 +54,15 @@ describe('NOTES.txt', () => {
     expect(notes).toContain('python server.py --relay_url');
   });
 
+  it('warns that compute nodes need one replica, only when more can exist', async () => {
+    const helm = await findHelm(4);
+    const two = await helmNotes(helm, { values: [{ replicaCount: 2 }] });
+    expect(two).toContain('Up to 2 replicas: the relay keeps compute nodes and their requests in each pod');
+    const scaled = await helmNotes(helm, { values: [{ autoscaling: { enabled: true, maxReplicas: 4 } }] });
+    expect(scaled).toContain('Up to 4 replicas');
+    expect(await helmNotes(helm, {})).not.toContain('replicas:');
+  });
+
   it('shows how to create an optional missing token Secret, and the LoadBalancer address', async () => {
     const notes = await helmNotes(await findHelm(4), {
       release: 'relay-family',
