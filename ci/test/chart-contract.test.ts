@@ -15,9 +15,9 @@ import {
   CHART_DIR,
   findAll,
   findOne,
+  HTTP_UPSTREAM_VALUES,
   type K8sObject,
   parseManifests,
-  HTTP_UPSTREAM_VALUES,
   renderObjects,
 } from '../../chart/tests/render.ts';
 import { CHART_NAME, LINT_SET_ARGS, relayFullname, VALUE_KEYS } from '../src/chart-values.ts';
