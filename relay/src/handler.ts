@@ -1,5 +1,6 @@
 import { Router } from 'itty-router';
 import type { Clock } from './clock.ts';
+import { systemClock } from './clock.ts';
 import { publicUpstream, type RelayConfig, SETTINGS } from './config.ts';
 import { CorsPolicy } from './cors.ts';
 import { CLIENT_CLOSED, createForward, type RelayContext } from './forward.ts';
@@ -12,7 +13,8 @@ import { errorResponse, jsonResponse, type ResponseClass } from './responses.ts'
 import { SERVERS_PATH } from './servers-route.ts';
 import { createTokenPlaceProtocol } from './tokenplace/protocol.ts';
 import type { RateLimiterFactory } from './tokenplace/rate-limits.ts';
-import type { TokenPlaceStore } from './tokenplace/store.ts';
+import { isStale } from './tokenplace/scheduler.ts';
+import type { StoreObserver, TokenPlaceStore } from './tokenplace/store.ts';
 import type { UpstreamClient } from './upstream.ts';
 
 export interface RelayDeps {
@@ -37,6 +39,14 @@ export interface RelayDeps {
 }
 
 export type { RelayContext } from './forward.ts';
+
+/** How the protocol's store reports ended requests and removed nodes to the metrics. */
+export function tokenPlaceObserver(metrics: RelayMetrics): StoreObserver {
+  return {
+    terminal: (outcome, reason) => metrics.relayedRequestEnded(outcome, reason),
+    evicted: (reason) => metrics.computeNodeRemoved(reason),
+  };
+}
 
 export type RelayHandler = (request: Request, context?: RelayContext) => Promise<Response>;
 
@@ -71,6 +81,13 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     clock: deps.clock,
     store: deps.tokenplaceStore,
     rateLimiters: deps.rateLimiters,
+    observer: tokenPlaceObserver(metrics),
+  });
+  metrics.observeTokenPlace({
+    async nodes() {
+      const at = (deps.clock ?? systemClock).now();
+      return (await protocol.store.listNodes(at)).map((node) => ({ ...node, active: !isStale(node, at) }));
+    },
   });
 
   function pathOf(request: Request, url: URL = new URL(request.url)): { path: string; query: string } {
