@@ -26,6 +26,7 @@ const PROTOCOL: Values = {
       openRegistration: true,
       maxNodes: 4,
       maxEnvelopeBytes: 4194304,
+      maxStoredBytes: 33554432,
     },
   },
 };
@@ -109,6 +110,7 @@ describe('the protocol settings (env.protocol)', () => {
       s.openRegistration,
       s.maxNodes,
       s.maxEnvelopeBytes,
+      s.maxStoredBytes,
     ]) {
       expect(env[setting.name], setting.name).toBe(String(setting.fallback));
     }
@@ -130,6 +132,7 @@ describe('the protocol settings (env.protocol)', () => {
       openRegistration: true,
       maxNodes: 4,
       maxEnvelopeBytes: 4194304,
+      maxStoredBytes: 33554432,
     });
     expect(config.publicRateLimits.map((r) => r.text)).toEqual(['100000/hour']);
     expect(config.controlPlaneIpRateLimit?.text).toBe('500/minute');
