@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findHelm, REPO_ROOT } from './helm-binary.ts';
-import { findOne, type K8sObject, REQUIRED_VALUES, renderObjects } from './render.ts';
+import { findOne, HTTP_UPSTREAM_VALUES, type K8sObject, renderObjects } from './render.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed manifests.
 type Any = any;
@@ -70,7 +70,7 @@ beforeAll(async () => {
   relayPort = await freePort();
   objects = await renderObjects(await findHelm(4), {
     values: [
-      REQUIRED_VALUES,
+      HTTP_UPSTREAM_VALUES,
       {
         env: {
           port: relayPort,

@@ -15,9 +15,9 @@ import {
   CHART_DIR,
   findAll,
   findOne,
+  HTTP_UPSTREAM_VALUES,
   type K8sObject,
   parseManifests,
-  REQUIRED_VALUES,
   renderObjects,
 } from '../../chart/tests/render.ts';
 import { CHART_NAME, LINT_SET_ARGS, relayFullname, VALUE_KEYS } from '../src/chart-values.ts';
@@ -206,7 +206,7 @@ describe('the e2e install values', () => {
   it("name objects as the chart's fullname helper does (CHART_NAME is Chart.yaml's name)", async () => {
     expect(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')).toMatch(new RegExp(`^name: ${CHART_NAME}$`, 'm'));
     for (const release of ['tokenplace-relay', 'relay', 'tokenplace-relay-family']) {
-      const objects = await renderObjects(helms.get(4) as HelmBinary, { release, values: [REQUIRED_VALUES] });
+      const objects = await renderObjects(helms.get(4) as HelmBinary, { release, values: [HTTP_UPSTREAM_VALUES] });
       expect(findOne(objects, 'Deployment').metadata.name, release).toBe(relayFullname(release));
       expect(findOne(objects, 'Service', relayFullname(release)).spec.type).toBe('ClusterIP');
     }
