@@ -33,7 +33,9 @@ const exposed = (all: ReturnType<typeof instructions>, stage: number) =>
 describe('ports and the GPU host name', () => {
   it("the relay's own defaults", () => {
     expect(SETTINGS.port.fallback).toBe(CONTRACT.relayPort);
-    expect(SETTINGS.upstreamUrl.fallback).toBe(`http://${CONTRACT.gpuServiceName}:${CONTRACT.gpuPort}`);
+    // Forwarding is off by default; the chart turns it on with the gpu-server Service's URL.
+    expect(SETTINGS.upstreamUrl.fallback).toBe('');
+    expect(SETTINGS.gpuPort.fallback).toBe(CONTRACT.gpuPort);
   });
 
   it('the image: ENV RELAY_PORT and EXPOSE', () => {

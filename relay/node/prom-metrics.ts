@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdmissionView, RelayMetrics } from '../src/observability.ts';
+import { createTokenPlaceMetrics } from './prom-tokenplace.ts';
 
 const PREFIX = 'tokenplace_relay_';
 
@@ -125,6 +126,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
 
   return {
     registry,
+    ...createTokenPlaceMetrics(registry),
     requestStarted(route) {
       inFlightFor(route).inc();
     },

@@ -4,7 +4,7 @@ import { createServerAdapter } from '@whatwg-node/server';
 import type { Logger } from 'pino';
 import { systemClock } from '../src/clock.ts';
 import type { RelayConfig } from '../src/config.ts';
-import { createRelayHandler } from '../src/handler.ts';
+import { createRelayHandler, tokenPlaceObserver } from '../src/handler.ts';
 import { Lifecycle } from '../src/lifecycle.ts';
 import type { RelayMetrics } from '../src/observability.ts';
 import { errorResponse, type ResponseClass } from '../src/responses.ts';
@@ -71,7 +71,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     headersTimeoutMs: config.upstreamHeadersTimeoutMs,
     idleTimeoutMs: config.upstreamIdleTimeoutMs,
   });
-  const tokenplaceStore = memoryStoreFor(config.tokenplace, systemClock);
+  const tokenplaceStore = memoryStoreFor(config.tokenplace, systemClock, tokenPlaceObserver(metrics));
   const relay = createRelayHandler(config, {
     upstream: upstream.client,
     metrics,
@@ -148,6 +148,18 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     logger.info({ phase: 'draining', drainSeconds: config.drainSeconds }, 'readiness now fails; still serving during the drain');
     await new Promise((resolve) => setTimeout(resolve, config.drainSeconds * 1000));
 
+    // token.place work this replica holds can still be answered and retrieved: the listener stays open for it.
+    const budgetEnds = Date.now() + config.shutdownTimeoutSeconds * 1000;
+    let outstanding = await tokenplaceStore.outstanding();
+    if (outstanding > 0)
+      logger.info({ phase: 'draining', outstanding }, 'waiting for relayed requests to be answered and retrieved');
+    while (outstanding > 0 && Date.now() < budgetEnds) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      outstanding = await tokenplaceStore.outstanding();
+    }
+    if (outstanding > 0)
+      logger.warn({ phase: 'draining', outstanding }, 'shutdown timeout reached with relayed requests unfinished');
+
     lifecycle.markStopping();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
@@ -163,7 +175,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
         idleWaiter = () => resolve(true);
       }),
       new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), config.shutdownTimeoutSeconds * 1000);
+        timer = setTimeout(() => resolve(false), Math.max(budgetEnds - Date.now(), 0));
       }),
     ]);
     clearTimeout(timer);

@@ -1,23 +1,21 @@
 import { Router } from 'itty-router';
-import { AdmissionRejection } from './admission.ts';
-import { BodyTooLargeError, limitBody } from './body-limit.ts';
 import type { Clock } from './clock.ts';
+import { systemClock } from './clock.ts';
 import { publicUpstream, type RelayConfig, SETTINGS } from './config.ts';
 import { CorsPolicy } from './cors.ts';
+import { CLIENT_CLOSED, createForward, type RelayContext } from './forward.ts';
 import { createGuards } from './guards.ts';
-import { downstreamResponseHeaders, type HeaderRecord, upstreamRequestHeaders } from './headers.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { RelayLogger, RelayMetrics, RouteLabel } from './observability.ts';
 import { redactQuery } from './redact.ts';
 import type { ServerRegistry } from './registry.ts';
-import { requestIdFor } from './request-id.ts';
 import { errorResponse, jsonResponse, type ResponseClass } from './responses.ts';
 import { SERVERS_PATH } from './servers-route.ts';
-import { upstreamTarget } from './target.ts';
 import { createTokenPlaceProtocol } from './tokenplace/protocol.ts';
 import type { RateLimiterFactory } from './tokenplace/rate-limits.ts';
-import type { TokenPlaceStore } from './tokenplace/store.ts';
-import { type UpstreamClient, UpstreamError, type UpstreamErrorKind } from './upstream.ts';
+import { isStale } from './tokenplace/scheduler.ts';
+import type { StoreObserver, TokenPlaceStore } from './tokenplace/store.ts';
+import type { UpstreamClient } from './upstream.ts';
 
 export interface RelayDeps {
   upstream: UpstreamClient;
@@ -40,32 +38,17 @@ export interface RelayDeps {
   rateLimiters?: RateLimiterFactory;
 }
 
-/** Facts about the connection that only the hosting runtime knows. */
-export interface RelayContext {
-  clientAddress?: string;
+export type { RelayContext } from './forward.ts';
+
+/** How the protocol's store reports ended requests and removed nodes to the metrics. */
+export function tokenPlaceObserver(metrics: RelayMetrics): StoreObserver {
+  return {
+    terminal: (outcome, reason) => metrics.relayedRequestEnded(outcome, reason),
+    evicted: (reason) => metrics.computeNodeRemoved(reason),
+  };
 }
 
 export type RelayHandler = (request: Request, context?: RelayContext) => Promise<Response>;
-
-/** Status logged for requests whose client went away before the response (nginx's convention). */
-const CLIENT_CLOSED = 499;
-
-const UPSTREAM_FAILURES: Record<
-  UpstreamErrorKind,
-  { status: number; code: string; message: string; headers?: Record<string, string> }
-> = {
-  connect: { status: 502, code: 'upstream_unavailable', message: 'The GPU server could not be reached.' },
-  overloaded: {
-    status: 503,
-    code: 'relay_overloaded',
-    message: 'The relay is out of connections right now; retry shortly.',
-    headers: { 'retry-after': '1' },
-  },
-  reset: { status: 502, code: 'upstream_reset', message: 'The GPU server closed the connection before answering.' },
-  protocol: { status: 502, code: 'upstream_bad_response', message: 'The GPU server sent a malformed response.' },
-  timeout: { status: 504, code: 'upstream_timeout', message: 'The GPU server did not answer in time.' },
-  aborted: { status: CLIENT_CLOSED, code: 'client_closed_request', message: 'The client closed the request.' },
-};
 
 /** The path of an absolute request URL, without building a URL object on the hot path. */
 function pathnameOf(url: string): string {
@@ -79,32 +62,6 @@ function pathnameOf(url: string): string {
   return url.slice(start, end);
 }
 
-function declaresBody(request: Request): boolean {
-  if (request.method === 'GET' || request.method === 'HEAD' || request.body === null) return false;
-  if (request.headers.has('transfer-encoding')) return true;
-  const length = request.headers.get('content-length');
-  return length !== null && length !== '0';
-}
-
-/** Plain object when possible (fastest to write on Node); name/value pairs when a header repeats, so no runtime folds set-cookie. */
-function responseHeadersInit(headers: HeaderRecord): HeadersInit {
-  let repeated = false;
-  for (const name in headers) {
-    if (Array.isArray(headers[name])) {
-      repeated = true;
-      break;
-    }
-  }
-  if (!repeated) return headers as Record<string, string>;
-  const pairs: [string, string][] = [];
-  for (const name in headers) {
-    const value = headers[name];
-    if (Array.isArray(value)) for (const item of value) pairs.push([name, item]);
-    else if (value !== undefined) pairs.push([name, value]);
-  }
-  return pairs;
-}
-
 export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayHandler {
   const { metrics, log, lifecycle, upstream } = deps;
   const now = deps.now ?? (() => performance.now());
@@ -114,7 +71,6 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   const forwarding = config.upstreamUrl !== undefined;
   const ownMethods = { allow: 'GET, HEAD' };
   const guards = createGuards(config, { ...deps, Response: ResponseCtor });
-  const { admission } = guards;
   const protocol = createTokenPlaceProtocol({
     config: config.tokenplace,
     trustForwardedHeaders: config.trustForwardedHeaders,
@@ -125,6 +81,13 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     clock: deps.clock,
     store: deps.tokenplaceStore,
     rateLimiters: deps.rateLimiters,
+    observer: tokenPlaceObserver(metrics),
+  });
+  metrics.observeTokenPlace({
+    async nodes() {
+      const at = (deps.clock ?? systemClock).now();
+      return (await protocol.store.listNodes(at)).map((node) => ({ ...node, active: !isStale(node, at) }));
+    },
   });
 
   function pathOf(request: Request, url: URL = new URL(request.url)): { path: string; query: string } {
@@ -230,6 +193,10 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   }
 
   /** With no HTTP upstream configured, what the relay does not answer itself does not exist. */
+  const forward = forwarding
+    ? createForward({ config, upstream, guards, metrics, record, Response: ResponseCtor, upstreamName, now, generateId })
+    : undefined;
+
   function notForwarded(request: Request): Response {
     const startedAt = now();
     metrics.requestStarted('proxy');
@@ -240,130 +207,6 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
       `Nothing here: the relay answers token.place's /api/v1/relay/* routes, and forwards other paths only when ${SETTINGS.upstreamUrl.name} is set.`,
     );
     record(request, 'proxy', 404, startedAt, { error: 'http_upstream_off' });
-    return response;
-  }
-
-  async function forward(request: Request, context: RelayContext | undefined): Promise<Response> {
-    const startedAt = now();
-    metrics.requestStarted('proxy');
-    const requestId = requestIdFor(request.headers.get('x-request-id'), generateId);
-    const idHeader = { 'x-request-id': requestId };
-    const url = new URL(request.url);
-
-    const fail = (
-      status: number,
-      code: string,
-      message: string,
-      error: string,
-      extra: Record<string, string> = {},
-      upstreamUrl = upstreamName,
-    ) => {
-      record(request, 'proxy', status, startedAt, { requestId, upstream: upstreamUrl, bytes: 0, error }, url);
-      return errorResponse(ResponseCtor, status, code, message, { ...idHeader, ...extra });
-    };
-
-    let body: ReadableStream<Uint8Array> | null = null;
-    let limited: ReturnType<typeof limitBody> | undefined;
-    if (declaresBody(request)) {
-      const declared = request.headers.get('content-length');
-      if (declared !== null && !request.headers.has('transfer-encoding')) {
-        if (Number(declared) > config.maxBodyBytes) {
-          return fail(413, 'payload_too_large', `The request body exceeds ${config.maxBodyBytes} bytes.`, 'body_too_large', {
-            connection: 'close',
-          });
-        }
-        body = request.body;
-      } else {
-        limited = limitBody(request.body as ReadableStream<Uint8Array>, config.maxBodyBytes);
-        body = limited.stream;
-      }
-    }
-
-    const headers = upstreamRequestHeaders(request.headers, {
-      clientAddress: context?.clientAddress,
-      protocol: url.protocol === 'https:' ? 'https' : 'http',
-      host: request.headers.get('host') ?? undefined,
-      requestId,
-      trustForwardedHeaders: config.trustForwardedHeaders,
-    });
-
-    // Admission: a free slot on a pool member now, a wait in the queue, or 503 (the GPU host never sees it).
-    let admitted = admission.admit(request.signal);
-    if (admitted instanceof Promise) admitted = await admitted;
-    if (admitted instanceof AdmissionRejection) {
-      const refused = guards.refusal(admitted);
-      return fail(refused.status, refused.code, refused.message, admitted.reason, refused.headers);
-    }
-    let member = admitted;
-
-    let answer: Awaited<ReturnType<UpstreamClient>>;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        answer = await upstream({
-          target: upstreamTarget(member.url, url),
-          method: request.method,
-          headers,
-          body,
-          signal: request.signal,
-        });
-        break;
-      } catch (err) {
-        // Frees the slot; an idempotent request that could not connect gets one more member.
-        const next = guards.failed(member, err, request.method, attempt);
-        if (next !== undefined) {
-          member = next;
-          continue;
-        }
-        if (limited?.exceeded || err instanceof BodyTooLargeError) {
-          return fail(413, 'payload_too_large', `The request body exceeds ${config.maxBodyBytes} bytes.`, 'body_too_large', {
-            connection: 'close',
-          });
-        }
-        const failure =
-          err instanceof UpstreamError
-            ? err
-            : new UpstreamError(request.signal.aborted ? 'aborted' : 'reset', String(err), { cause: err });
-        if (failure.kind !== 'aborted') metrics.upstreamError(failure.kind);
-        const { status, code, message, headers: extra } = UPSTREAM_FAILURES[failure.kind];
-        return fail(status, code, message, `${failure.kind}: ${failure.message}`, extra, member.publicUrl);
-      }
-    }
-    admission.pool.succeeded(member);
-    const served = member;
-
-    let response: Response;
-    try {
-      response = new ResponseCtor(answer.body as BodyInit | null, {
-        status: answer.status,
-        headers: responseHeadersInit(downstreamResponseHeaders(answer.headers, requestId)),
-      });
-    } catch (err) {
-      (answer.body as { destroy?: () => void } | null)?.destroy?.();
-      admission.release(served);
-      metrics.upstreamError('protocol');
-      const { status, code, message } = UPSTREAM_FAILURES.protocol;
-      return fail(status, code, message, `protocol: ${String(err)}`, {}, served.publicUrl);
-    }
-
-    void answer.done.then((outcome) => {
-      admission.release(served);
-      const error = outcome.error;
-      if (error && error.kind !== 'aborted') metrics.upstreamError(error.kind);
-      record(
-        request,
-        'proxy',
-        error?.kind === 'aborted' ? CLIENT_CLOSED : answer.status,
-        startedAt,
-        {
-          requestId,
-          upstream: served.publicUrl,
-          upstreamStatus: answer.status,
-          bytes: outcome.bytes,
-          ...(error ? { error: `${error.kind}: ${error.message}` } : {}),
-        },
-        url,
-      );
-    });
     return response;
   }
 
@@ -379,7 +222,7 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     .all('/metrics', metricsRoute)
     .all(SERVERS_PATH, forwarding ? serversRoute : notForwarded)
     .all(`${SERVERS_PATH}/*`, forwarding ? serversRoute : notForwarded)
-    .all('*', forwarding ? forward : async (request: Request) => notForwarded(request));
+    .all('*', forward ?? (async (request: Request) => notForwarded(request)));
 
   const routed: RelayHandler = (request, context) => router.fetch(request, context) as Promise<Response>;
   const cors = guards.cors;

@@ -30,8 +30,19 @@ export interface AdmissionView {
   now(): number;
 }
 
+/** The protocol's state as metrics read it at scrape time. */
+export interface TokenPlaceView {
+  nodes(): Promise<{ active: boolean; queueDepth: number; inFlight: number }[]>;
+}
+
+export interface TokenPlaceMetrics {
+  observeTokenPlace(view: TokenPlaceView): void;
+  relayedRequestEnded(outcome: 'completed' | 'cancelled' | 'expired', reason: string): void;
+  computeNodeRemoved(reason: 'stale_lease' | 'unregistered'): void;
+}
+
 /** What the relay core reports; the runtime decides how it is stored and exposed. */
-export interface RelayMetrics {
+export interface RelayMetrics extends TokenPlaceMetrics {
   requestStarted(route: RouteLabel): void;
   requestFinished(route: RouteLabel, method: string, status: number, durationSeconds: number): void;
   upstreamError(kind: UpstreamErrorKind): void;

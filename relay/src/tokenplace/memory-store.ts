@@ -5,7 +5,8 @@
 import type { Clock } from '../clock.ts';
 import type { Capabilities } from './capabilities.ts';
 import type { Envelope } from './envelope.ts';
-import { activeInFlight, type NodeState, RequestBook, sameDigest } from './memory-requests.ts';
+import { activeInFlight, type NodeState, sameDigest } from './memory-node.ts';
+import { RequestBook } from './memory-requests.ts';
 import { isStale, selectBestFit } from './scheduler.ts';
 import type { TokenPlaceConfig } from './settings.ts';
 import type {
@@ -22,6 +23,8 @@ import type { Json, TerminalStatus } from './wire.ts';
 
 export interface MemoryStoreOptions {
   maxNodes: number;
+  /** Ciphertext held at most, in characters of its base64 text; enqueue refuses beyond it. */
+  maxStoredBytes: number;
   terminalTtlMs: number;
   tombstoneTtlMs: number;
   clock: Clock;
@@ -34,6 +37,7 @@ export interface MemoryStoreOptions {
 export function memoryStoreFor(config: TokenPlaceConfig, clock: Clock, observer?: StoreObserver): MemoryStore {
   return new MemoryStore({
     maxNodes: config.maxNodes,
+    maxStoredBytes: config.maxStoredBytes,
     terminalTtlMs: config.terminalTtlSeconds * 1000,
     tombstoneTtlMs: config.tombstoneTtlSeconds * 1000,
     clock,
@@ -58,6 +62,7 @@ export class MemoryStore implements TokenPlaceStore {
     this.#observer = options.observer ?? {};
     this.#requests = new RequestBook(this.#nodes, {
       terminalTtlMs: options.terminalTtlMs,
+      maxStoredBytes: options.maxStoredBytes,
       tombstoneTtlMs: options.tombstoneTtlMs,
       observer: this.#observer,
       notify: (nodeKey) => this.#notify(nodeKey),
@@ -187,6 +192,11 @@ export class MemoryStore implements TokenPlaceStore {
     return this.#requests.retrieve(clientKey, requestId, now);
   }
 
+  async outstanding(): Promise<number> {
+    const { live, responses } = this.#requests.counts();
+    return live + responses;
+  }
+
   async sweep(now: number): Promise<void> {
     this.#requests.sweep(now);
     for (const node of [...this.#nodes.values()]) {
@@ -233,5 +243,7 @@ export class MemoryStore implements TokenPlaceStore {
     this.#timer = clock.setTimeout(() => {
       void this.sweep(clock.now()).finally(() => this.#scheduleSweep());
     }, sweepIntervalMs);
+    // Where timers can be detached (Node), the sweep alone never keeps the process running.
+    (this.#timer as { unref?: () => void } | undefined)?.unref?.();
   }
 }

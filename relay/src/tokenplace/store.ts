@@ -52,7 +52,7 @@ export type Selection =
 export type RegisterResult = { ok: true; created: boolean } | { ok: false; reason: 'full' };
 export type EnqueueResult =
   | { ok: true; deadline: number; duplicate: boolean }
-  | { ok: false; reason: 'unknown_node' | 'queue_full' | 'finished' };
+  | { ok: false; reason: 'unknown_node' | 'queue_full' | 'finished' | 'storage_full' };
 export type ClaimResult = { kind: 'work'; work: Work } | { kind: 'none' } | { kind: 'unknown_node' };
 export type ControlResult =
   | { kind: 'forbidden' }
@@ -128,6 +128,8 @@ export interface TokenPlaceStore {
     now: number,
   ): Promise<CancelResult>;
   retrieve(clientKey: string, requestId: string | undefined, now: number): Promise<RetrieveResult>;
+  /** Requests queued or in flight plus answers not yet retrieved: what a replica must not drop while it shuts down. */
+  outstanding(): Promise<number>;
   /** Expires what is due: stale nodes, deadlines, tombstones, terminal records. */
   sweep(now: number): Promise<void>;
   close(): void;

@@ -86,11 +86,17 @@ describe('probes', () => {
     const { handler, lifecycle } = setup(fakeUpstream(() => ok('')).client);
     let response = await handler(new Request('http://relay/healthz'));
     expect(response.status).toBe(503);
-    expect(await response.json()).toEqual({ status: 'starting', upstream: 'http://gpu-server:8000', version: '9.9.9' });
+    const counts = { relayOnly: false, knownServers: 0, activeServers: 0 };
+    expect(await response.json()).toEqual({
+      status: 'starting',
+      upstream: 'http://gpu-server:8000',
+      ...counts,
+      version: '9.9.9',
+    });
     lifecycle.markReady();
     response = await handler(new Request('http://relay/healthz'));
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: 'ready', upstream: 'http://gpu-server:8000', version: '9.9.9' });
+    expect(await response.json()).toEqual({ status: 'ready', upstream: 'http://gpu-server:8000', ...counts, version: '9.9.9' });
     lifecycle.beginDrain();
     response = await handler(new Request('http://relay/healthz'));
     expect(response.status).toBe(503);
