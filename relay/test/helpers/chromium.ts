@@ -42,13 +42,32 @@ export interface BrowserTab {
 }
 
 /**
- * A page in a new context whose CDN scripts come from node_modules and whose every other request off the loopback
- * interface fails at once, as it would on this offline machine, but recorded.
+ * A page in a new context. With cdn (the default), its CDN scripts come from node_modules and every other request off
+ * the loopback interface fails at once, as it would on an offline machine, but recorded.
+ *
+ * Without cdn nothing is intercepted. A CORS test needs that: while any route is set, Playwright answers the browser's
+ * CORS preflights itself, allowing everything, so the server's own answer would never count.
  */
-export async function openTab(browser: Browser): Promise<BrowserTab> {
+export async function openTab(browser: Browser, options: { cdn?: boolean } = {}): Promise<BrowserTab> {
   const context = await browser.newContext();
   const lines: string[] = [];
   const offline: string[] = [];
+  if (options.cdn ?? true) await serveCdnFromNodeModules(context, offline);
+  const page = await context.newPage();
+  page.on('console', (message) => lines.push(`console.${message.type()}: ${message.text()}`));
+  page.on('pageerror', (err) => lines.push(`page error: ${err.message}`));
+  page.on('requestfailed', (request) =>
+    lines.push(`failed: ${request.method()} ${request.url()} ${request.failure()?.errorText}`),
+  );
+  return {
+    page,
+    context,
+    transcript: () => [...lines, ...offline.map((url) => `blocked off-machine request: ${url}`)].join('\n'),
+    offline: () => [...offline],
+  };
+}
+
+async function serveCdnFromNodeModules(context: BrowserContext, offline: string[]): Promise<void> {
   const offMachine = (url: URL) => url.hostname !== '127.0.0.1' && url.hostname !== 'localhost';
   await context.route(offMachine, async (route) => {
     const url = route.request().url();
@@ -65,16 +84,4 @@ export async function openTab(browser: Browser): Promise<BrowserTab> {
       headers: { 'content-type': 'text/javascript; charset=utf-8', 'access-control-allow-origin': '*' },
     });
   });
-  const page = await context.newPage();
-  page.on('console', (message) => lines.push(`console.${message.type()}: ${message.text()}`));
-  page.on('pageerror', (err) => lines.push(`page error: ${err.message}`));
-  page.on('requestfailed', (request) =>
-    lines.push(`failed: ${request.method()} ${request.url()} ${request.failure()?.errorText}`),
-  );
-  return {
-    page,
-    context,
-    transcript: () => [...lines, ...offline.map((url) => `blocked off-machine request: ${url}`)].join('\n'),
-    offline: () => [...offline],
-  };
 }
