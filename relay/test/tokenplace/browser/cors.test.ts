@@ -49,10 +49,12 @@ afterEach(async (context) => {
  * The relay under test with one registered (fake) node that never polls, and a page on another origin. A queue of one
  * per node, so a second request finds the node full.
  */
-async function relayAndPage(): Promise<{ relay: RelayUnderTest; nodeKey: string; origin: string }> {
-  const relay = await bench().startRelay({ TOKEN_PLACE_API_V1_MAX_QUEUE_DEPTH_PER_NODE: '1' });
+async function relayAndPage(serverToken?: string): Promise<{ relay: RelayUnderTest; nodeKey: string; origin: string }> {
+  const tokenEnv: Record<string, string> = serverToken === undefined ? {} : { TOKEN_PLACE_RELAY_SERVER_TOKEN: serverToken };
+  const relay = await bench().startRelay({ TOKEN_PLACE_API_V1_MAX_QUEUE_DEPTH_PER_NODE: '1', ...tokenEnv });
   const nodeKey = newPublicKey();
-  const registered = await relay.postJson(REGISTER, { server_public_key: nodeKey, capabilities: CAPABILITIES });
+  const tokenHeader: Record<string, string> = serverToken === undefined ? {} : { 'x-relay-server-token': serverToken };
+  const registered = await relay.postJson(REGISTER, { server_public_key: nodeKey, capabilities: CAPABILITIES }, tokenHeader);
   expect(registered.status, JSON.stringify(registered.body)).toBe(200);
   browser ??= launchChromium();
   web ??= startWebServer();
@@ -77,15 +79,17 @@ interface Seen {
 }
 
 /** Runs fetch(url, init) in the page and reports what the page's script could read. */
-async function pageFetch(url: string, init: { method?: string; json?: unknown } = {}): Promise<Seen> {
+/** json is sent as application/json (preflighted); text as text/plain, a "simple" request the browser sends unasked. */
+async function pageFetch(url: string, init: { method?: string; json?: unknown; text?: string } = {}): Promise<Seen> {
   if (!tab) throw new Error('no page');
   return tab.page.evaluate(
-    async ({ url, method, json }) => {
+    async ({ url, method, json, plain }) => {
       try {
         const res = await fetch(url, {
           method,
           cache: 'no-store',
           ...(json === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) }),
+          ...(plain === undefined ? {} : { body: plain }),
         });
         const text = await res.text();
         let body: unknown = text;
@@ -99,7 +103,7 @@ async function pageFetch(url: string, init: { method?: string; json?: unknown } 
         return { error: String(err) };
       }
     },
-    { url, method: init.method ?? 'GET', json: init.json },
+    { url, method: init.method ?? 'GET', json: init.json, plain: init.text },
   );
 }
 
@@ -148,6 +152,21 @@ describe('the relay from a page on another origin, in Chromium', { timeout: 60_0
         "Response to preflight request doesn't pass access control check",
     );
     // Registration is open in peer tests and the relay reads any body as JSON: had the POST arrived, the intruder would be listed.
+    expect(await relay.nodeKeys()).toEqual([nodeKey]);
+  });
+
+  it('a text/plain POST skips the preflight and reaches the relay: the server token is what refuses it (401)', async () => {
+    const { relay, nodeKey } = await relayAndPage('browser-test-token');
+
+    const intruderKey = newPublicKey();
+    const register = await pageFetch(`${relay.url}${REGISTER}`, {
+      method: 'POST',
+      text: JSON.stringify({ server_public_key: intruderKey, capabilities: CAPABILITIES }),
+    });
+
+    // The browser sends a CORS-safelisted POST without asking, and only hides the answer from the script.
+    expect(register.error).toMatch(/TypeError: Failed to fetch/);
+    await relay.waitForAnswer(REGISTER, 401);
     expect(await relay.nodeKeys()).toEqual([nodeKey]);
   });
 });
