@@ -23,3 +23,11 @@ export function sumRss(list: Rss[]): Rss {
   const total = (key: keyof Rss) => list.reduce((sum, rss) => sum + rss[key], 0);
   return { current: total('current'), anon: total('anon'), file: total('file'), peak: total('peak') };
 }
+
+/** CPU seconds a process has used so far (user + system), from /proc/<pid>/stat at the usual 100 ticks per second. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at field 3; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}

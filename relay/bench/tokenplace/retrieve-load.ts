@@ -16,10 +16,14 @@ export interface RetrieveLoadOptions {
   seconds: number;
   /** Called about every 250 ms while the clients hammer (the caller samples the relay's memory). */
   sample(): void;
+  /** Called when the measured seconds begin and end (the caller reads the relay's CPU time). */
+  measuring(phase: 'start' | 'end'): void;
 }
 
 export interface RetrieveLoad {
   requestsPerSecond: number;
+  /** Answers of any status sent within the measured seconds. */
+  answered: number;
   p50: number;
   p99: number;
   /** Answers other than 202, by status ("error" for a failed connection). */
@@ -54,6 +58,10 @@ export async function measureRetrieveLoad(origin: string, options: RetrieveLoadO
   const measureFrom = startedAt + options.warmupSeconds * 1000;
   const stopAt = measureFrom + options.seconds * 1000;
   const sampler = setInterval(options.sample, 250);
+  const marks = [
+    setTimeout(() => options.measuring('start'), measureFrom - startedAt),
+    setTimeout(() => options.measuring('end'), stopAt - startedAt),
+  ];
   const loop = async (body: string) => {
     while (performance.now() < stopAt) {
       const sent = performance.now();
@@ -70,7 +78,7 @@ export async function measureRetrieveLoad(origin: string, options: RetrieveLoadO
       } catch {
         status = 'error';
       }
-      if (sent < measureFrom) continue;
+      if (sent < measureFrom || sent >= stopAt) continue;
       if (status === '202') latencies.push(performance.now() - sent);
       else count(status);
     }
@@ -79,11 +87,13 @@ export async function measureRetrieveLoad(origin: string, options: RetrieveLoadO
     await Promise.all(clients.map((client) => loop(JSON.stringify(client))));
   } finally {
     clearInterval(sampler);
+    for (const mark of marks) clearTimeout(mark);
     await pool.destroy();
     await node.stop();
   }
   return {
     requestsPerSecond: latencies.length / options.seconds,
+    answered: latencies.length + Object.values(unexpected).reduce((sum, n) => sum + n, 0),
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     unexpected,

@@ -12,7 +12,7 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { buildRelay } from '../compiled-relay.ts';
-import { type Rss, rssMb, sumRss } from '../memory.ts';
+import { cpuSeconds, type Rss, rssMb, sumRss } from '../memory.ts';
 import { replaceSection } from '../report.ts';
 import { pythonVersions, type RelayUnderTest, startOurRelay, startRelayPy } from './relays.ts';
 import { measureRetrieveLoad, type RetrieveLoad } from './retrieve-load.ts';
@@ -54,6 +54,8 @@ export interface RelayResult {
   rest?: Memory;
   roundTrips?: RoundTrips;
   retrieve?: RetrieveLoad;
+  /** CPU time the relay's processes spent per retrieve poll in the measured seconds: robust to a busy machine. */
+  cpuMicrosPerPoll?: number;
   /** The largest RSS sampled while the clients were waiting. */
   loaded?: Memory;
   error?: string;
@@ -120,6 +122,9 @@ async function benchOne(
     progress(`${relay.name}: (a) ${options.roundTrip.warmup} + ${options.roundTrip.count} round trips`);
     result.roundTrips = await measureRoundTrips(relay.origin, options.roundTrip);
     progress(`${relay.name}: (b) ${options.clients} clients polling for ${options.seconds} s`);
+    const cpu = () => (relay as RelayUnderTest).processes().reduce((sum, { pid }) => sum + cpuSeconds(pid), 0);
+    let cpuAtStart = 0;
+    let cpuUsed = 0;
     result.retrieve = await measureRetrieveLoad(relay.origin, {
       clients: options.clients,
       seconds: options.seconds,
@@ -128,7 +133,12 @@ async function benchOne(
         const now = memory();
         if (!result.loaded || now.total.current > result.loaded.total.current) result.loaded = now;
       },
+      measuring: (phase) => {
+        if (phase === 'start') cpuAtStart = cpu();
+        else cpuUsed = cpu() - cpuAtStart;
+      },
     });
+    result.cpuMicrosPerPoll = (cpuUsed * 1e6) / result.retrieve.answered;
   } catch (error) {
     result.error = error instanceof Error ? error.message : String(error);
     progress(`${result.name} failed: ${result.error}`);

@@ -40,17 +40,18 @@ export function renderSection(results: RelayResult[], context: Context): string 
   });
   const loadRows = results.map((result) => {
     const load = result.retrieve;
-    if (!load) return failed(result, 8);
+    if (!load) return failed(result, 9);
     const other = Object.entries(load.unexpected)
       .map(([status, count]) => `${count} × ${status}`)
       .join(', ');
     return (
-      `| ${result.name} | ${load.requestsPerSecond.toFixed(0)} | ${ms(load.p50)} | ${ms(load.p99)} | ${other || 'none'} | ` +
+      `| ${result.name} | ${load.requestsPerSecond.toFixed(0)} | ${ms(load.p50)} | ${ms(load.p99)} | ` +
+      `${result.cpuMicrosPerPoll?.toFixed(0) ?? ''} | ${other || 'none'} | ` +
       `${memoryCell(result.rest)} | ${memoryCell(result.loaded)} | ${mb(result.loaded?.total.anon)} |`
     );
   });
   return [
-    'Produced by `npm run bench`, or alone by `npm run bench:tokenplace` (a few minutes).',
+    'Produced by `npm run bench`, or alone by `npm run bench:tokenplace` (about a minute).',
     '',
     `Measured ${when} on ${context.machine}, Node ${context.versions.node}, Python ${context.versions.python}, ` +
       `gunicorn ${context.versions.gunicorn}. The machine is shared: load average (1 min) ${context.loadBefore.toFixed(2)} ` +
@@ -81,10 +82,12 @@ export function renderSection(results: RelayResult[], context: Context): string 
       `\`/api/v1/relay/responses/retrieve\` for their request one after another (each answered 202 pending) for ` +
       `${options.seconds} s after ${options.warmupSeconds} s of warm-up. RSS is VmRSS from /proc: at rest (started, idle) and ` +
       'the largest sample (every 250 ms) while the clients wait, with its anonymous part (RssAnon: heap and buffers; the rest ' +
-      "is mostly the runtime's own code pages). For relay.py the RSS is gunicorn's master plus its worker.",
+      "is mostly the runtime's own code pages). For relay.py the RSS is gunicorn's master plus its worker. " +
+      "Relay CPU per poll: the relay's processes' user + system CPU time over the measured seconds (/proc/<pid>/stat) divided " +
+      'by the polls answered in them; unlike polls/s it does not shrink when other work shares the cores.',
     '',
-    '| relay | retrieve polls/s | p50 ms | p99 ms | other answers | RSS at rest MB | RSS, clients waiting MB | of which anonymous MB |',
-    '| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
+    '| relay | retrieve polls/s | p50 ms | p99 ms | relay CPU µs per poll | other answers | RSS at rest MB | RSS, clients waiting MB | of which anonymous MB |',
+    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
     ...loadRows,
     '',
     ...targets(ours, reference, options.clients),
@@ -101,6 +104,13 @@ function targets(ours: RelayResult | undefined, reference: RelayResult | undefin
       ? "- retrieve polls/s ≥ 5× relay.py's: not measured"
       : `- retrieve polls/s ≥ 5× relay.py's: ${ratio.toFixed(1)}×, ${verdict(ratio >= 5)}`,
   );
+  const cpuRatio =
+    ours?.cpuMicrosPerPoll && reference?.cpuMicrosPerPoll ? reference.cpuMicrosPerPoll / ours.cpuMicrosPerPoll : undefined;
+  if (cpuRatio !== undefined) {
+    lines.push(
+      `  (by CPU time per poll, which a busy machine distorts less: relay.py spends ${cpuRatio.toFixed(1)}× the relay's)`,
+    );
+  }
   const wake = ours?.roundTrips?.wakeUp.p99;
   lines.push(
     wake === undefined ? '- p99 wake-up < 5 ms: not measured' : `- p99 wake-up < 5 ms: ${ms(wake)} ms, ${verdict(wake < 5)}`,
