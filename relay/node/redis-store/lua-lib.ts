@@ -47,6 +47,11 @@ local function setExpiring(key, ttl, ...)
   redis.call('PEXPIRE', key, ttl + KEEP)
 end
 
+-- Keys shared by all nodes or requests live at least as long as what they index.
+local function keepAtLeast(key, ttl)
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+
 local function active(nh)
   return redis.call('ZCOUNT', flightK(nh), '(' .. NOW, '+inf')
 end
@@ -62,7 +67,10 @@ local function followNode(nh)
 end
 
 local function renewNode(nh, leaseSeconds)
-  redis.call('PEXPIRE', nodeK(nh), math.max(leaseSeconds, 1) * 1000 + KEEP)
+  local ttl = math.max(leaseSeconds, 1) * 1000 + KEEP
+  redis.call('PEXPIRE', nodeK(nh), ttl)
+  keepAtLeast(P .. 'nodes', ttl)
+  keepAtLeast(P .. 'order', ttl)
   followNode(nh)
 end
 

@@ -67,6 +67,7 @@ redis.call('HSET', liveK(rk), 'work', A[4], 'state', 'queued', 'nh', nh, 'rid', 
 redis.call('PEXPIRE', liveK(rk), math.max(deadline - NOW, 1) + KEEP)
 redis.call('RPUSH', queueK(nh), rk)
 redis.call('ZADD', P .. 'deadlines', deadline, rk)
+keepAtLeast(P .. 'deadlines', math.max(deadline - NOW, 1) + KEEP)
 followNode(nh)
 publish(nh)
 return reply({ r = 'queued', deadline = deadline })
@@ -165,6 +166,8 @@ setExpiring(respK(rk), TERM_TTL, 'env', A[3], 'ch', ch)
 redis.call('ZADD', P .. 'respidx', NOW + TERM_TTL, rk)
 redis.call('ZADD', clientRespK(ch), redis.call('INCR', P .. 'seq'), rk)
 redis.call('PEXPIRE', clientRespK(ch), TERM_TTL + KEEP)
+keepAtLeast(P .. 'respidx', TERM_TTL + KEEP)
+keepAtLeast(P .. 'seq', TERM_TTL + KEEP)
 EV[#EV + 1] = { 'completed', 'completed' }
 return reply({ r = 'stored' })
 `,
