@@ -43,7 +43,7 @@ export function clientOptions(connection: StateConnection): RedisOptions {
 
 export function createRedisStore(
   connection: StateConnection,
-  config: Pick<TokenPlaceConfig, 'maxNodes' | 'terminalTtlSeconds' | 'tombstoneTtlSeconds'>,
+  config: Pick<TokenPlaceConfig, 'maxNodes' | 'maxStoredBytes' | 'terminalTtlSeconds' | 'tombstoneTtlSeconds'>,
   hooks: { observer?: StoreObserver; metrics?: StoreMetrics; events?: ConnectionEvents; sweepIntervalMs?: number } = {},
 ): { store: RedisStore; ready: Promise<void> } {
   const options = clientOptions(connection);
@@ -59,6 +59,7 @@ export function createRedisStore(
     subscriber,
     prefix: `${connection.prefix ?? 'tokenplace'}:{relay}:`,
     maxNodes: config.maxNodes,
+    maxStoredBytes: config.maxStoredBytes,
     terminalTtlMs: config.terminalTtlSeconds * 1000,
     tombstoneTtlMs: config.tombstoneTtlSeconds * 1000,
     sweepIntervalMs: hooks.sweepIntervalMs ?? 1000,

@@ -9,6 +9,7 @@
  *   key), `rk` sha1(client key NUL request id).
  * - Logical expiry follows the caller's clock (`exp` fields checked against NOW); every key also has a
  *   real TTL a margin (KEEP) past it, so state left behind when every replica is gone disappears.
+ * - P..'bytes' counts the ciphertext held (requests and unretrieved answers), bounding Valkey's memory.
  * - A script returns cjson of a table: `r` (its result) and `ev` (requests it ended, for metrics).
  */
 export const LUA_LIB = `
@@ -91,6 +92,8 @@ end
 
 -- Removes a live request from its node's queue or in-flight set and frees its capacity.
 local function detach(rk, nh, rid)
+  local size = redis.call('HGET', liveK(rk), 'size')
+  if size then redis.call('DECRBY', P .. 'bytes', size) end
   redis.call('DEL', liveK(rk))
   redis.call('ZREM', P .. 'deadlines', rk)
   redis.call('LREM', queueK(nh), 1, rk)
@@ -122,6 +125,8 @@ local function terminate(rk, status, reason)
 end
 
 local function dropResponse(rk, ch)
+  local size = redis.call('HGET', respK(rk), 'size')
+  if size then redis.call('DECRBY', P .. 'bytes', size) end
   redis.call('DEL', respK(rk))
   redis.call('ZREM', P .. 'respidx', rk)
   redis.call('ZREM', clientRespK(ch), rk)

@@ -52,7 +52,7 @@ if A[3] ~= 'evict' and (A[2] == '' or A[2] ~= digest) then return reply({ r = 'f
 dropNode(nh)
 return reply({ r = 'removed' })
 `,
-  // A: node pk, client pk, request id, work json, deadline, cancel token or '', max queue depth
+  // A: node pk, client pk, request id, work json, deadline, cancel token or '', max queue depth, size, max stored bytes
   enqueue: `
 local nh, rid = H(A[1]), A[3]
 local rk = requestK(A[2], rid)
@@ -61,9 +61,13 @@ local existing = redis.call('HGET', liveK(rk), 'deadline')
 if existing then return reply({ r = 'duplicate', deadline = tonumber(existing) }) end
 if alive(termK(rk)) or alive(respK(rk)) or alive(doneK(rk)) then return reply({ r = 'finished' }) end
 if redis.call('LLEN', queueK(nh)) >= tonumber(A[7]) then return reply({ r = 'queue_full' }) end
+local size = tonumber(A[8])
+if tonumber(redis.call('GET', P .. 'bytes') or 0) + size > tonumber(A[9]) then return reply({ r = 'storage_full' }) end
 local deadline = tonumber(A[5])
 redis.call('HSET', liveK(rk), 'work', A[4], 'state', 'queued', 'nh', nh, 'rid', rid, 'ch', H(A[2]),
-  'deadline', deadline, 'cancel', A[6])
+  'deadline', deadline, 'cancel', A[6], 'size', size)
+redis.call('INCRBY', P .. 'bytes', size)
+keepAtLeast(P .. 'bytes', math.max(deadline - NOW, 1) + KEEP)
 redis.call('PEXPIRE', liveK(rk), math.max(deadline - NOW, 1) + KEEP)
 redis.call('RPUSH', queueK(nh), rk)
 redis.call('ZADD', P .. 'deadlines', deadline, rk)
@@ -148,7 +152,7 @@ local replaced = redis.call('EXISTS', progK(rk)) == 1
 redis.call('SET', progK(rk), A[5], 'PX', math.max(tonumber(live[2]) - NOW, 1) + KEEP)
 return reply({ r = replaced and 'replaced' or 'accepted' })
 `,
-  // A: client pk, request id, envelope json
+  // A: client pk, request id, envelope json, size
   response: `
 local rk, ch = requestK(A[1], A[2]), H(A[1])
 if alive(termK(rk)) then return reply({ r = 'gone', status = redis.call('HGET', termK(rk), 'status') }) end
@@ -162,7 +166,9 @@ end
 detach(rk, live[2], live[3])
 redis.call('DEL', progK(rk))
 setExpiring(doneK(rk), TERM_TTL)
-setExpiring(respK(rk), TERM_TTL, 'env', A[3], 'ch', ch)
+setExpiring(respK(rk), TERM_TTL, 'env', A[3], 'ch', ch, 'size', A[4])
+redis.call('INCRBY', P .. 'bytes', A[4])
+keepAtLeast(P .. 'bytes', TERM_TTL + KEEP)
 redis.call('ZADD', P .. 'respidx', NOW + TERM_TTL, rk)
 redis.call('ZADD', clientRespK(ch), redis.call('INCR', P .. 'seq'), rk)
 redis.call('PEXPIRE', clientRespK(ch), TERM_TTL + KEEP)
@@ -222,8 +228,8 @@ for _, rk in ipairs(redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', NOW)) 
   end
 end
 for _, rk in ipairs(redis.call('ZRANGEBYSCORE', P .. 'respidx', '-inf', NOW)) do
-  redis.call('DEL', respK(rk))
-  redis.call('ZREM', P .. 'respidx', rk)
+  local ch = redis.call('HGET', respK(rk), 'ch')
+  if ch then dropResponse(rk, ch) else redis.call('ZREM', P .. 'respidx', rk) end
 end
 local evicted = 0
 for _, nh in ipairs(redis.call('ZRANGE', P .. 'nodes', 0, -1)) do

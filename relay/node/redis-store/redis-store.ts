@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Capabilities } from '../../src/tokenplace/capabilities.ts';
 import type { Envelope } from '../../src/tokenplace/envelope.ts';
+import { sizeOf } from '../../src/tokenplace/memory-node.ts';
 import { selectBestFit } from '../../src/tokenplace/scheduler.ts';
 import {
   type ClaimResult,
@@ -40,6 +41,8 @@ export interface RedisStoreOptions {
   /** Key prefix; it must carry a hash tag, e.g. `tokenplace:{relay}:`, so a cluster keeps all keys in one slot. */
   prefix: string;
   maxNodes: number;
+  /** Ciphertext held at most across all replicas; enqueue refuses beyond it. */
+  maxStoredBytes: number;
   terminalTtlMs: number;
   tombstoneTtlMs: number;
   /** How often this replica expires what is due when no request triggers it; 0: only on requests. */
@@ -187,10 +190,12 @@ export class RedisStore implements TokenPlaceStore {
       work.deadline,
       work.cancelToken ?? '',
       maxQueueDepth,
+      sizeOf(work.envelope),
+      this.#options.maxStoredBytes,
     );
     if (reply.r === 'queued' || reply.r === 'duplicate')
       return { ok: true, deadline: reply.deadline, duplicate: reply.r === 'duplicate' };
-    return { ok: false, reason: reply.r as 'unknown_node' | 'queue_full' | 'finished' };
+    return { ok: false, reason: reply.r as 'unknown_node' | 'queue_full' | 'finished' | 'storage_full' };
   }
 
   async claim(nodeKey: string, inFlightTtlMs: number, now: number): Promise<ClaimResult> {
@@ -248,7 +253,14 @@ export class RedisStore implements TokenPlaceStore {
   }
 
   async storeResponse(envelope: Envelope, now: number): Promise<ResponseResult> {
-    const reply = await this.#run('response', now, envelope.client_public_key, envelope.request_id, JSON.stringify(envelope));
+    const reply = await this.#run(
+      'response',
+      now,
+      envelope.client_public_key,
+      envelope.request_id,
+      JSON.stringify(envelope),
+      sizeOf(envelope),
+    );
     if (reply.r === 'gone') return { kind: 'gone', status: reply.status };
     return { kind: reply.r as 'stored' | 'duplicate' };
   }

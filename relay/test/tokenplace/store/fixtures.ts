@@ -28,6 +28,7 @@ export interface Fixture {
 
 export interface FixtureOptions {
   maxNodes?: number;
+  maxStoredBytes?: number;
 }
 
 function recorder(): { events: Recorded; observer: StoreObserver } {
@@ -45,6 +46,7 @@ export async function memoryFixture(options: FixtureOptions = {}): Promise<Fixtu
   const { events, observer } = recorder();
   const store = new MemoryStore({
     maxNodes: options.maxNodes ?? 100,
+    maxStoredBytes: options.maxStoredBytes ?? 64 * 1024 * 1024,
     terminalTtlMs: TERMINAL_TTL_MS,
     tombstoneTtlMs: TOMBSTONE_TTL_MS,
     clock: new FakeClock(),
@@ -60,6 +62,7 @@ export async function redisFixture(server: RedisServer, options: FixtureOptions 
   const { events, observer } = recorder();
   const config = {
     maxNodes: options.maxNodes ?? 100,
+    maxStoredBytes: options.maxStoredBytes ?? 64 * 1024 * 1024,
     terminalTtlSeconds: TERMINAL_TTL_MS / 1000,
     tombstoneTtlSeconds: TOMBSTONE_TTL_MS / 1000,
   };

@@ -14,7 +14,7 @@ import { answer, capabilities, redisFixture, T0, work } from './fixtures.ts';
 const NODE = 'node-public-key-PEM-base64-AAAA';
 const CLIENT = 'client-public-key-PEM-base64-BBBB';
 const DIGEST = 'a'.repeat(64);
-const CONFIG = { maxNodes: 10, terminalTtlSeconds: 600, tombstoneTtlSeconds: 60 };
+const CONFIG = { maxNodes: 10, maxStoredBytes: 1024 * 1024, terminalTtlSeconds: 600, tombstoneTtlSeconds: 60 };
 
 let redis: RedisServer;
 beforeAll(async () => {

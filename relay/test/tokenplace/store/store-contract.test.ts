@@ -3,6 +3,7 @@
  * and the Valkey/Redis store (a real redis-server this file starts and stops).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sizeOf } from '../../../src/tokenplace/memory-node.ts';
 import { type RedisServer, startRedisServer } from '../../helpers/redis-server.ts';
 import {
   answer,
@@ -151,6 +152,21 @@ describe.each(implementations)('TokenPlaceStore contract: %s', (_name, make) => 
       await f.a.claim('node-key', TTL, T0);
       await f.a.storeResponse(answer('c', 'r'), T0);
       expect(await f.b.enqueue(work('node-key', 'c', 'r'), 10, T0)).toEqual({ ok: false, reason: 'finished' });
+    });
+
+    it('refuses a request beyond the stored-ciphertext budget, and frees the budget when answers are retrieved', async () => {
+      const one = sizeOf(work('node-key', 'c', 'r1').envelope);
+      const f = await withNode(2, { maxStoredBytes: 2 * one + 10 });
+      expect(await f.a.enqueue(work('node-key', 'c', 'r1'), 10, T0)).toMatchObject({ ok: true });
+      expect(await f.b.enqueue(work('node-key', 'c', 'r2'), 10, T0)).toMatchObject({ ok: true });
+      expect(await f.b.enqueue(work('node-key', 'c', 'r3'), 10, T0)).toEqual({ ok: false, reason: 'storage_full' });
+      await f.a.claim('node-key', TTL, T0);
+      await f.a.storeResponse(answer('c', 'r1'), T0);
+      expect(await f.b.enqueue(work('node-key', 'c', 'r3'), 10, T0)).toEqual({ ok: false, reason: 'storage_full' });
+      await f.b.retrieve('c', 'r1', T0);
+      expect(await f.b.enqueue(work('node-key', 'c', 'r3'), 10, T0)).toMatchObject({ ok: true });
+      await f.a.cancel('c', 'r2', 'cancel-r2', 'cancelled', 'client_cancelled', T0);
+      expect(await f.b.enqueue(work('node-key', 'c', 'r4'), 10, T0)).toMatchObject({ ok: true });
     });
 
     it('dispatches in arrival order, never more than max_concurrency, and hands back what the work carried', async () => {
