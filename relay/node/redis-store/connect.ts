@@ -49,7 +49,12 @@ export function createRedisStore(
   const options = clientOptions(connection);
   const client = new Redis(connection.url, options);
   // The subscriber queues its SUBSCRIBE until it is connected, and replays it after every reconnect.
-  const subscriber = new Redis(connection.url, { ...options, enableOfflineQueue: true, commandTimeout: undefined });
+  const subscriber = new Redis(connection.url, {
+    ...options,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    commandTimeout: undefined,
+  });
   for (const redis of [client, subscriber]) {
     redis.on('error', (err: Error) => hooks.events?.error?.(err));
   }
@@ -66,6 +71,8 @@ export function createRedisStore(
     observer: hooks.observer,
     metrics: hooks.metrics,
   });
-  const ready = Promise.all([client.connect(), subscriber.connect()]).then(() => store.start());
+  // Both connections keep retrying after a failed first attempt; `ready` only tells when the first one worked.
+  const ready = Promise.all([client.connect(), store.start()]).then(() => undefined);
+  ready.catch(() => undefined);
   return { store, ready };
 }
