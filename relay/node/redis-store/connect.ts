@@ -68,6 +68,7 @@ export function createRedisStore(
     terminalTtlMs: config.terminalTtlSeconds * 1000,
     tombstoneTtlMs: config.tombstoneTtlSeconds * 1000,
     sweepIntervalMs: hooks.sweepIntervalMs ?? 1000,
+    sweepMinGapMs: (hooks.sweepIntervalMs ?? 1000) > 0 ? 250 : 0,
     observer: hooks.observer,
     metrics: hooks.metrics,
   });
