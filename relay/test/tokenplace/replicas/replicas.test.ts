@@ -99,4 +99,25 @@ describe.skipIf(relayKind() === 'reference')('three replicas sharing one Valkey/
     expect((await client.ask('after the pause', 30_000)).text).toMatch(/^Mock Response: /);
     expect(a.ours?.child.exitCode).toBeNull();
   });
+
+  it('the store restarted empty: 503 while it is down, then server.py registers again and chats complete', async () => {
+    const [a, b] = await threeReplicas();
+    const node = bench().startNode({ relay: a });
+    await node.registered();
+    const client = clientThroughRouter();
+    expect((await client.ask('before the restart')).text).toMatch(/^Mock Response: /);
+
+    await redis.stop();
+    const next = await send(b.port, { path: '/api/v1/relay/servers/next' }, 5_000);
+    expect(next.status).toBe(503);
+    expect(next.headers['retry-after']).toBeDefined();
+    expect(await health(b, '/livez')).toBe(200);
+    await redis.start();
+
+    await eventually(async () => ((await health(b, '/healthz')) === 200 ? true : undefined), 10_000, '/healthz back at 200');
+    // The new server is empty: server.py's next poll gets 404 and it registers again.
+    await node.registered(30_000);
+    expect((await client.ask('after the restart', 30_000)).text).toMatch(/^Mock Response: /);
+    for (const replica of replicas) expect(replica.ours?.child.exitCode).toBeNull();
+  });
 });
