@@ -20,6 +20,8 @@ export interface StateConnection {
   prefix?: string;
   /** A command unanswered this long fails, so a stalled server turns into 503s instead of hung requests. */
   commandTimeoutMs?: number;
+  /** Queue commands while the first connection is made (tests that use the store synchronously); off in the relay. */
+  queueWhileConnecting?: boolean;
 }
 
 export interface ConnectionEvents {
@@ -32,7 +34,7 @@ export function clientOptions(connection: StateConnection): RedisOptions {
   return {
     ...(hasPassword || connection.password === undefined ? {} : { password: connection.password }),
     // Nothing waits for a connection that is down: the route answers 503 at once.
-    enableOfflineQueue: false,
+    enableOfflineQueue: connection.queueWhileConnecting === true,
     maxRetriesPerRequest: 0,
     commandTimeout: connection.commandTimeoutMs ?? 2000,
     connectTimeout: 2000,

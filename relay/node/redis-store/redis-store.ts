@@ -209,6 +209,7 @@ export class RedisStore implements TokenPlaceStore {
     const hash = nodeHash(nodeKey);
     if (!this.#claimSeen.has(hash)) this.#claimSeen.set(hash, this.#wake.generation(hash));
     const reply = await this.#run('claim', now, nodeKey, inFlightTtlMs);
+    if (reply.r !== 'none') this.#claimSeen.delete(hash);
     if (reply.r === 'work') {
       const work = JSON.parse(reply.work) as Work;
       return { kind: 'work', work: { ...work, cancelToken: work.cancelToken ?? undefined } };
@@ -231,6 +232,11 @@ export class RedisStore implements TokenPlaceStore {
 
   wakeAll(): void {
     this.#wake.wakeAll();
+  }
+
+  /** Nodes with a poll held on this replica, for tests. */
+  heldPollNodes(): number {
+    return this.#wake.waiting;
   }
 
   async control(
