@@ -14,7 +14,7 @@ import { SERVERS_PATH } from './servers-route.ts';
 import { createTokenPlaceProtocol } from './tokenplace/protocol.ts';
 import type { RateLimiterFactory } from './tokenplace/rate-limits.ts';
 import { isStale } from './tokenplace/scheduler.ts';
-import type { StoreObserver, TokenPlaceStore } from './tokenplace/store.ts';
+import { type StoreObserver, StoreUnavailableError, type TokenPlaceStore } from './tokenplace/store.ts';
 import type { UpstreamClient } from './upstream.ts';
 
 export interface RelayDeps {
@@ -86,12 +86,17 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   metrics.observeTokenPlace({
     async nodes() {
       const at = (deps.clock ?? systemClock).now();
-      return (await protocol.store.listNodes(at)).map((node) => ({ ...node, active: !isStale(node, at) }));
+      // A scrape while the state store is down reports no nodes rather than failing every metric.
+      const nodes = await protocol.store.listNodes(at).catch(() => []);
+      return nodes.map((node) => ({ ...node, active: !isStale(node, at) }));
     },
   });
 
-  function pathOf(request: Request, url: URL = new URL(request.url)): { path: string; query: string } {
-    return { path: url.pathname, query: redactQuery(url.search) };
+  function pathOf(request: Request, url?: URL): { path: string; query: string } {
+    if (url !== undefined) return { path: url.pathname, query: redactQuery(url.search) };
+    // Without a parsed URL at hand, the string is split rather than parsed (the protocol routes' hot path).
+    const query = request.url.indexOf('?');
+    return { path: pathnameOf(request.url), query: query === -1 ? '' : redactQuery(request.url.slice(query).split('#')[0]) };
   }
 
   /** One log line and the metrics of a finished request. */
@@ -145,21 +150,34 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   const healthz = own('healthz', async () => {
     const phase = lifecycle.phase;
     if (phase === 'draining' || phase === 'stopping') return jsonResponse(ResponseCtor, 503, { status: 'draining' });
+    let counts: Awaited<ReturnType<typeof protocol.counts>>;
+    try {
+      counts = await protocol.counts();
+    } catch (err) {
+      // The shared state store is down: this replica cannot serve the protocol, so it leaves the Service until it returns.
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      return jsonResponse(ResponseCtor, 503, { status: 'state_unavailable', version: deps.version });
+    }
     const status = phase === 'ready' ? 200 : 503;
     return jsonResponse(ResponseCtor, status, {
       status: phase,
       upstream: upstreamName ?? null,
       relayOnly: !forwarding,
-      ...(await protocol.counts()),
+      ...counts,
       version: deps.version,
     });
   });
 
   /** token.place's relay API v1: answered here, never forwarded, with its own CORS rules. */
-  async function protocolRoute(request: Request, context: RelayContext | undefined, route: RouteLabel): Promise<Response> {
+  async function protocolRoute(
+    request: Request,
+    context: RelayContext | undefined,
+    route: RouteLabel,
+    path: string,
+  ): Promise<Response> {
     const startedAt = now();
     metrics.requestStarted(route);
-    const response = await protocol.handle(request, context);
+    const response = await protocol.handle(request, context, path);
     record(request, route, response.status, startedAt, {});
     return response;
   }
@@ -236,7 +254,8 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
           return response;
         };
   return (request, context) => {
-    const route = protocol.match(pathnameOf(request.url));
-    return route === undefined ? handle(request, context) : protocolRoute(request, context, route);
+    const path = pathnameOf(request.url);
+    const route = protocol.match(path);
+    return route === undefined ? handle(request, context) : protocolRoute(request, context, route, path);
   };
 }
