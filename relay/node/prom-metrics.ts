@@ -62,6 +62,16 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
     },
   });
   new Gauge({
+    name: `${PREFIX}upstream_orphaned`,
+    help: 'Of upstream_in_flight: requests whose client has gone while the GPU host still works on them (their slot stays taken until it is done).',
+    labelNames: ['member'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const member of admission?.members() ?? []) this.set({ member: member.id }, member.orphaned);
+    },
+  });
+  new Gauge({
     name: `${PREFIX}upstream_members`,
     help: 'Pool members by passive-health state.',
     labelNames: ['state'] as const,

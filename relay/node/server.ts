@@ -151,12 +151,14 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     // token.place work this replica holds can still be answered and retrieved: the listener stays open for it.
     const budgetEnds = Date.now() + config.shutdownTimeoutSeconds * 1000;
     let outstanding = await tokenplaceStore.outstanding();
-    if (outstanding > 0) logger.info({ phase: 'draining', outstanding }, 'waiting for relayed requests to be answered and retrieved');
+    if (outstanding > 0)
+      logger.info({ phase: 'draining', outstanding }, 'waiting for relayed requests to be answered and retrieved');
     while (outstanding > 0 && Date.now() < budgetEnds) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       outstanding = await tokenplaceStore.outstanding();
     }
-    if (outstanding > 0) logger.warn({ phase: 'draining', outstanding }, 'shutdown timeout reached with relayed requests unfinished');
+    if (outstanding > 0)
+      logger.warn({ phase: 'draining', outstanding }, 'shutdown timeout reached with relayed requests unfinished');
 
     lifecycle.markStopping();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));

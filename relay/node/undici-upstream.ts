@@ -72,30 +72,48 @@ function nodeBody(body: UpstreamRequest['body']): Readable | null {
 
 /**
  * A response body that undici fills through its dispatch handler: the upstream is paused when
- * the client reads slower than the GPU host writes, and destroying the stream (client gone)
- * aborts the upstream exchange.
+ * the client reads slower than the GPU host writes. A client that reads nothing for the idle
+ * timeout while the upstream waits is cut off (undici's own body timer stops while paused).
+ * Destroying the stream (client gone) hands the exchange back to be drained, not aborted.
  */
 class UpstreamBody extends Readable {
   bytes = 0;
-  private controller: Dispatcher.DispatchController;
-  constructor(controller: Dispatcher.DispatchController) {
+  readonly #controller: Dispatcher.DispatchController;
+  readonly #stallMs: number;
+  readonly #abandoned: () => void;
+  #stall: NodeJS.Timeout | undefined;
+  constructor(controller: Dispatcher.DispatchController, stallMs: number, abandoned: () => void) {
     super();
-    this.controller = controller;
+    this.#controller = controller;
+    this.#stallMs = stallMs;
+    this.#abandoned = abandoned;
   }
   override _read(): void {
-    this.controller.resume();
+    if (this.#stall !== undefined) clearTimeout(this.#stall);
+    this.#stall = undefined;
+    this.#controller.resume();
   }
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    if (!this.readableEnded) this.controller.abort(err ?? new UpstreamError('aborted', 'response body abandoned'));
+    if (this.#stall !== undefined) clearTimeout(this.#stall);
+    if (!this.readableEnded) this.#abandoned();
     callback(err);
   }
   deliver(chunk: Buffer): void {
     this.bytes += chunk.length;
-    if (!this.push(chunk)) this.controller.pause();
+    if (this.destroyed || this.push(chunk)) return;
+    this.#controller.pause();
+    this.#stall ??= setTimeout(
+      () => this.destroy(new UpstreamError('aborted', `the client read nothing for ${this.#stallMs} ms`)),
+      this.#stallMs,
+    );
   }
 }
 
-function settleWhenFinished(body: UpstreamBody): Promise<BodyOutcome> {
+/**
+ * Resolves when the client has the whole body, or else once the upstream exchange is over:
+ * a body the client abandoned is still drained from the GPU host, whose slot stays taken.
+ */
+function settleWhenFinished(body: UpstreamBody, exchangeEnded: Promise<void>): Promise<BodyOutcome> {
   return new Promise((resolve) => {
     let failure: UpstreamError | undefined;
     body.on('error', (err) => {
@@ -108,7 +126,8 @@ function settleWhenFinished(body: UpstreamBody): Promise<BodyOutcome> {
     });
     body.once('close', () => {
       if (ended) return;
-      resolve({ bytes: body.bytes, error: failure ?? new UpstreamError('aborted', 'client closed the response') });
+      const error = failure ?? new UpstreamError('aborted', 'client closed the response');
+      void exchangeEnded.then(() => resolve({ bytes: body.bytes, error }));
     });
   });
 }
@@ -136,15 +155,43 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
       let controller: Dispatcher.DispatchController | undefined;
       let body: UpstreamBody | undefined;
       let settled = false;
+      // The upstream exchange itself (not what the client got of it): over once the response ended or failed.
+      let exchangeOver = false;
+      let orphaned = false;
+      let drainLimit: NodeJS.Timeout | undefined;
+      let markOver!: () => void;
+      const exchangeEnded = new Promise<void>((done) => {
+        markOver = done;
+      });
+      const endExchange = () => {
+        if (exchangeOver) return;
+        exchangeOver = true;
+        clearTimeout(drainLimit);
+        markOver();
+      };
+
+      // The client is gone but the GPU host is still working: read and discard the rest, so
+      // the slot stays taken until the host is done, within the headers timeout at most.
+      const orphan = () => {
+        if (exchangeOver || orphaned) return;
+        orphaned = true;
+        request.onOrphaned?.();
+        controller?.resume();
+        drainLimit = setTimeout(
+          () => controller?.abort(new UpstreamError('timeout', 'orphaned upstream exchange outlived the headers timeout')),
+          options.headersTimeoutMs,
+        );
+      };
 
       const onAbort = () => {
-        const reason = new UpstreamError('aborted', 'client disconnected');
-        if (body) body.destroy(reason);
-        else controller?.abort(reason);
-        if (!settled) {
-          settled = true;
-          reject(reason);
+        if (body) {
+          body.destroy(new UpstreamError('aborted', 'client disconnected'));
+          return;
         }
+        if (settled) return;
+        settled = true;
+        orphan();
+        reject(new UpstreamError('aborted', 'client disconnected', { exchangeEnded }));
       };
       if (signal.aborted) {
         reject(new UpstreamError('aborted', 'client disconnected'));
@@ -157,7 +204,7 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
           controller = ctrl;
         },
         onResponseStart(ctrl, statusCode, headers) {
-          if (statusCode < 200) return;
+          if (statusCode < 200 || settled) return;
           settled = true;
           const upstreamHeaders = headers as HeaderRecord;
           if (hasNoBody(request.method, statusCode)) {
@@ -165,18 +212,26 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
             resolve({ status: statusCode, headers: upstreamHeaders, body: null, done: Promise.resolve({ bytes: 0 }) });
             return;
           }
-          body = new UpstreamBody(ctrl);
+          body = new UpstreamBody(ctrl, options.idleTimeoutMs, orphan);
           const current = body;
           current.once('close', () => signal.removeEventListener('abort', onAbort));
-          resolve({ status: statusCode, headers: upstreamHeaders, body: current, done: settleWhenFinished(current) });
+          resolve({
+            status: statusCode,
+            headers: upstreamHeaders,
+            body: current,
+            done: settleWhenFinished(current, exchangeEnded),
+          });
         },
         onResponseData(_ctrl, chunk) {
-          body?.deliver(chunk);
+          // Once the client is gone the rest is discarded.
+          if (body !== undefined && !body.destroyed) body.deliver(chunk);
         },
         onResponseEnd() {
-          body?.push(null);
+          endExchange();
+          if (body !== undefined && !body.destroyed) body.push(null);
         },
         onResponseError(_ctrl, err) {
+          endExchange();
           const failure = classifyUndiciError(err, signal.aborted);
           if (!settled) {
             settled = true;
@@ -200,10 +255,12 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
           handler,
         );
       } catch (err) {
+        endExchange();
         signal.removeEventListener('abort', onAbort);
         reject(classifyUndiciError(err, false));
       }
     });
 
-  return { client, close: () => agent.close() };
+  // Exchanges still draining for clients that left are cut: the process is about to exit.
+  return { client, close: () => agent.destroy() };
 }

@@ -8,6 +8,7 @@ import type { RelayConfig } from './config.ts';
 import type { Guards } from './guards.ts';
 import { downstreamResponseHeaders, type HeaderRecord, upstreamRequestHeaders } from './headers.ts';
 import type { RelayMetrics, RouteLabel } from './observability.ts';
+import type { PoolMember } from './pool.ts';
 import { requestIdFor } from './request-id.ts';
 import { errorResponse, type ResponseClass } from './responses.ts';
 import { upstreamTarget } from './target.ts';
@@ -141,6 +142,16 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
       return fail(refused.status, refused.code, refused.message, admitted.reason, refused.headers);
     }
     let member = admitted;
+    let orphaned = false;
+    const onOrphaned = () => {
+      orphaned = true;
+      member.orphaned++;
+    };
+    /** Gives the slot back; an orphaned one stops counting as such. */
+    const release = (held: PoolMember) => {
+      if (orphaned) held.orphaned--;
+      admission.release(held);
+    };
 
     let answer: Awaited<ReturnType<UpstreamClient>>;
     for (let attempt = 1; ; attempt++) {
@@ -151,9 +162,16 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
           headers,
           body,
           signal: request.signal,
+          onOrphaned,
         });
         break;
       } catch (err) {
+        if (err instanceof UpstreamError && err.exchangeEnded !== undefined) {
+          // The client left, the GPU host is still working: its slot is held until the exchange is over.
+          const held = member;
+          void err.exchangeEnded.then(() => release(held));
+          return fail(CLIENT_CLOSED, 'client_closed_request', 'The client closed the request.', `aborted: ${err.message}`);
+        }
         // Frees the slot; an idempotent request that could not connect gets one more member.
         const next = guards.failed(member, err, request.method, attempt);
         if (next !== undefined) {
@@ -192,7 +210,7 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
     }
 
     void answer.done.then((outcome) => {
-      admission.release(served);
+      release(served);
       const error = outcome.error;
       if (error && error.kind !== 'aborted') metrics.upstreamError(error.kind);
       record(

@@ -26,7 +26,7 @@ export type TokenPlaceRouteLabel =
 /** Pool and queue state, read when metrics are scraped rather than updated per request. */
 export interface AdmissionView {
   depth(): number;
-  members(): readonly { id: string; inFlight: number; ejectedUntil: number }[];
+  members(): readonly { id: string; inFlight: number; orphaned: number; ejectedUntil: number }[];
   now(): number;
 }
 

@@ -24,6 +24,8 @@ export class PoolMember {
   /** maxConcurrency, or Infinity when there is none. */
   capacity: number;
   inFlight = 0;
+  /** Of inFlight: slots whose client has gone while the GPU host still works on the request. */
+  orphaned = 0;
   /** Lease end (wall clock); Infinity for the static upstream. */
   expiresAt: number;
   consecutiveFailures = 0;

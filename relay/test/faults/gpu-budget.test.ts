@@ -1,0 +1,109 @@
+/**
+ * Fault suite, the GPU budget: clients that abandon their requests, or stop reading their
+ * answers, never make the GPU host run more requests than its capacity, and never hold a slot
+ * forever.
+ */
+import { connect, type Socket } from 'node:net';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { eventually, within } from '../helpers/async.ts';
+import { sampleValue, scrape } from '../helpers/metrics.ts';
+import { startRelay, stopAllRelays } from '../helpers/relay-process.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
+import { expectHealthy, expectNoCrashLogged } from './expect.ts';
+
+let upstream: TestUpstream | undefined;
+
+afterEach(async () => {
+  await stopAllRelays();
+  await upstream?.close();
+  upstream = undefined;
+});
+afterAll(stopAllRelays);
+
+/**
+ * A GPU host that works on each request for generationMs whatever happens to the connection
+ * (like llama.cpp, it only notices a gone client when it writes the answer), and counts how
+ * many generations ran at once.
+ */
+async function busyGpu(generationMs: number) {
+  const server = await startUpstream();
+  let running = 0;
+  let peak = 0;
+  let finished = 0;
+  server.handle((req, res, recorded) => {
+    req.resume();
+    void recorded.settled.then(() => {
+      running++;
+      peak = Math.max(peak, running);
+      setTimeout(() => {
+        running--;
+        finished++;
+        if (res.destroyed) return;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"choices":[]}');
+      }, generationMs);
+    });
+  });
+  return {
+    server,
+    get peak() {
+      return peak;
+    },
+    get running() {
+      return running;
+    },
+    get finished() {
+      return finished;
+    },
+  };
+}
+
+/** Sends a complete non-streaming POST on a raw socket, then closes the socket after ms. */
+async function postAndAbandon(port: number, ms: number): Promise<void> {
+  const body = '{"model":"m","messages":[{"role":"user","content":"hi"}]}';
+  const socket: Socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  socket.write(
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  socket.destroy();
+}
+
+describe('the GPU budget', () => {
+  it('a client that abandons its request keeps the slot taken until the GPU host is done (20 abandoned POSTs, capacity 2)', async () => {
+    const gpu = await busyGpu(1_500);
+    upstream = gpu.server;
+    const relay = await startRelay({
+      TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url,
+      TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY: '2',
+      TOKENPLACE_RELAY_QUEUE_LENGTH: '50',
+      TOKENPLACE_RELAY_QUEUE_TIMEOUT_MS: '60000',
+    });
+
+    await postAndAbandon(relay.port, 150);
+    await postAndAbandon(relay.port, 150);
+    // Both clients are gone, both generations still run: the slots are taken, and shown as orphaned.
+    const samples = await scrape(relay.port);
+    expect(sampleValue(samples, 'tokenplace_relay_upstream_in_flight', { member: 'static' })).toBe(2);
+    expect(sampleValue(samples, 'tokenplace_relay_upstream_orphaned', { member: 'static' })).toBe(2);
+
+    for (let i = 2; i < 20; i++) await postAndAbandon(relay.port, 150);
+    await eventually(async () => (gpu.running === 0 ? true : undefined), 10_000, 'the GPU host to finish');
+    expect(gpu.peak).toBeLessThanOrEqual(2);
+    // Every generation that ran ended, and the relay gave the slots back.
+    await eventually(
+      async () => {
+        const after = await scrape(relay.port);
+        return sampleValue(after, 'tokenplace_relay_upstream_in_flight', { member: 'static' }) === 0 &&
+          sampleValue(after, 'tokenplace_relay_upstream_orphaned', { member: 'static' }) === 0
+          ? true
+          : undefined;
+      },
+      5_000,
+      'the slots to be free again',
+    );
+    await within(expectHealthy(relay, upstream), 5_000, 'the relay to be healthy');
+    expectNoCrashLogged(relay);
+  });
+});
