@@ -73,16 +73,18 @@ function nodeBody(body: UpstreamRequest['body']): Readable | null {
 /**
  * A response body that undici fills through its dispatch handler: the upstream is paused when
  * the client reads slower than the GPU host writes. A client that reads nothing for the idle
- * timeout while the upstream waits is cut off (undici's own body timer stops while paused).
- * Destroying the stream (client gone) hands the exchange back to be drained, not aborted.
+ * timeout while the upstream waits is cut off, upstream exchange included (undici's own body
+ * timer stops while paused). Destroying the stream otherwise (client gone) hands the exchange
+ * back to be drained, not aborted.
  */
 class UpstreamBody extends Readable {
   bytes = 0;
   readonly #controller: Dispatcher.DispatchController;
   readonly #stallMs: number;
-  readonly #abandoned: () => void;
+  readonly #abandoned: (cut: Error | undefined) => void;
   #stall: NodeJS.Timeout | undefined;
-  constructor(controller: Dispatcher.DispatchController, stallMs: number, abandoned: () => void) {
+  #stalled = false;
+  constructor(controller: Dispatcher.DispatchController, stallMs: number, abandoned: (cut: Error | undefined) => void) {
     super();
     this.#controller = controller;
     this.#stallMs = stallMs;
@@ -95,17 +97,17 @@ class UpstreamBody extends Readable {
   }
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     if (this.#stall !== undefined) clearTimeout(this.#stall);
-    if (!this.readableEnded) this.#abandoned();
+    if (!this.readableEnded) this.#abandoned(this.#stalled ? (err ?? undefined) : undefined);
     callback(err);
   }
   deliver(chunk: Buffer): void {
     this.bytes += chunk.length;
     if (this.destroyed || this.push(chunk)) return;
     this.#controller.pause();
-    this.#stall ??= setTimeout(
-      () => this.destroy(new UpstreamError('aborted', `the client read nothing for ${this.#stallMs} ms`)),
-      this.#stallMs,
-    );
+    this.#stall ??= setTimeout(() => {
+      this.#stalled = true;
+      this.destroy(new UpstreamError('aborted', `the client read nothing for ${this.#stallMs} ms`));
+    }, this.#stallMs);
   }
 }
 
@@ -212,7 +214,12 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
             resolve({ status: statusCode, headers: upstreamHeaders, body: null, done: Promise.resolve({ bytes: 0 }) });
             return;
           }
-          body = new UpstreamBody(ctrl, options.idleTimeoutMs, orphan);
+          body = new UpstreamBody(ctrl, options.idleTimeoutMs, (cut) => {
+            if (cut === undefined) return orphan();
+            // A client that stopped reading: the exchange is cut and the slot freed (a streaming GPU host notices at its next write).
+            ctrl.abort(cut);
+            endExchange();
+          });
           const current = body;
           current.once('close', () => signal.removeEventListener('abort', onAbort));
           resolve({

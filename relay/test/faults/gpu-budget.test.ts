@@ -5,7 +5,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { eventually, within } from '../helpers/async.ts';
+import { deferred, eventually, within } from '../helpers/async.ts';
 import { sampleValue, scrape } from '../helpers/metrics.ts';
 import { startRelay, stopAllRelays } from '../helpers/relay-process.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
@@ -104,6 +104,50 @@ describe('the GPU budget', () => {
       'the slots to be free again',
     );
     await within(expectHealthy(relay, upstream), 5_000, 'the relay to be healthy');
+    expectNoCrashLogged(relay);
+  });
+
+  it('a client that stops reading is cut off after the idle timeout and its slot freed (capacity 1)', async () => {
+    upstream = await startUpstream();
+    const upstreamClosed = deferred();
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    upstream.handle((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      // An endless stream, written as fast as the relay takes it.
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+      };
+      res.on('drain', pump);
+      res.once('close', () => upstreamClosed.resolve());
+      pump();
+    });
+    const relay = await startRelay({
+      TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url,
+      TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY: '1',
+      TOKENPLACE_RELAY_UPSTREAM_IDLE_TIMEOUT_MS: '1000',
+    });
+
+    const socket = connect(relay.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write('GET /v1/stream HTTP/1.1\r\nHost: relay\r\n\r\n');
+    // Never reads a byte.
+    socket.pause();
+    try {
+      await within(upstreamClosed.promise, 15_000, 'the relay to cut the exchange of the client that stopped reading');
+      await eventually(
+        async () =>
+          sampleValue(await scrape(relay.port), 'tokenplace_relay_upstream_in_flight', { member: 'static' }) === 0
+            ? true
+            : undefined,
+        5_000,
+        'the slot to be freed',
+      );
+      // The one slot serves the next client.
+      await within(expectHealthy(relay, upstream), 5_000, 'the relay to serve the next request');
+    } finally {
+      socket.destroy();
+    }
     expectNoCrashLogged(relay);
   });
 });
