@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Response as NodeResponse } from '@whatwg-node/fetch';
 import { createServerAdapter } from '@whatwg-node/server';
@@ -81,6 +82,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     Response: NodeResponseClass,
     tokenplaceStore,
     rateLimiters: memoryRateLimiters,
+    resolveHost: async (host) => (await lookup(host, { all: true })).map((entry) => entry.address),
   });
   const adapter = createServerAdapter<{ req: IncomingMessage }>((request, serverContext) =>
     relay(request, { clientAddress: serverContext.req.socket.remoteAddress }),

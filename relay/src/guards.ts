@@ -7,6 +7,7 @@ import { Admission, type AdmissionRejection } from './admission.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { RelayConfig } from './config.ts';
 import { CorsPolicy } from './cors.ts';
+import type { ResolveHost } from './member-identity.ts';
 import type { RelayLogger, RelayMetrics } from './observability.ts';
 import { type PoolMember, UpstreamPool } from './pool.ts';
 import { InMemoryRegistry, type ServerRegistry } from './registry.ts';
@@ -22,6 +23,7 @@ export interface GuardDeps {
   clock?: Clock;
   registry?: ServerRegistry;
   generateId?: () => string;
+  resolveHost?: ResolveHost;
 }
 
 export interface Refusal {
@@ -82,7 +84,15 @@ export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
   });
 
   const registry = deps.registry ?? new InMemoryRegistry(config.serverLeaseSeconds, deps.generateId);
-  const servers = createServersRoute({ config, registry, admission, clock, log, Response: deps.Response });
+  const servers = createServersRoute({
+    config,
+    registry,
+    admission,
+    clock,
+    log,
+    Response: deps.Response,
+    resolveHost: deps.resolveHost,
+  });
   const metricsMatcher = config.metricsToken === undefined ? undefined : new SecretMatcher(config.metricsToken);
   const ResponseCtor = deps.Response;
 

@@ -6,6 +6,7 @@ import { CorsPolicy } from './cors.ts';
 import { CLIENT_CLOSED, createForward, type RelayContext } from './forward.ts';
 import { createGuards } from './guards.ts';
 import type { Lifecycle } from './lifecycle.ts';
+import type { ResolveHost } from './member-identity.ts';
 import type { RelayLogger, RelayMetrics, RouteLabel } from './observability.ts';
 import { redactQuery } from './redact.ts';
 import type { ServerRegistry } from './registry.ts';
@@ -34,6 +35,8 @@ export interface RelayDeps {
   registry?: ServerRegistry;
   /** token.place protocol state (default: in memory, per replica). */
   tokenplaceStore?: TokenPlaceStore;
+  /** Resolves host names to addresses (DNS); without it a host name is known by its name only. */
+  resolveHost?: ResolveHost;
   /** Counts rate-limited hits; without it the protocol's rate limits are off. */
   rateLimiters?: RateLimiterFactory;
 }

@@ -33,6 +33,8 @@ export class PoolMember {
   ejections = 0;
   /** 0 when not ejected. */
   ejectedUntil = 0;
+  /** Address, port and path keys of the GPU host (see member-identity.ts); empty until known. */
+  identity: readonly string[] = [];
   /** Left the pool (deleted or lease ended); requests still in flight finish. */
   removed = false;
 

@@ -6,6 +6,7 @@
 import type { Admission } from './admission.ts';
 import type { Clock } from './clock.ts';
 import { publicUpstream, type RelayConfig, SETTINGS } from './config.ts';
+import { memberIdentity, type ResolveHost, sameHost } from './member-identity.ts';
 import type { RelayLogger } from './observability.ts';
 import type { ServerRegistry } from './registry.ts';
 import { errorResponse, jsonResponse, type ResponseClass } from './responses.ts';
@@ -24,6 +25,8 @@ export interface ServersRouteDeps {
   clock: Clock;
   log: RelayLogger;
   Response: ResponseClass;
+  /** Resolves host names, so that one GPU host reached by different names is recognised. */
+  resolveHost?: ResolveHost;
 }
 
 type Body = { ok: true; value: unknown } | { ok: false; response: Response };
@@ -92,8 +95,28 @@ export function createServersRoute(deps: ServersRouteDeps): (request: Request) =
     const checked = checkNodeUrl(rawUrl, config.allowedUpstreams);
     if (!checked.ok) return bad('upstream_not_allowed', checked.reason);
     const url = publicUpstream(checked.url);
-    if (url === staticUrl) {
-      return errorResponse(ResponseCtor, 409, 'static_upstream', 'That URL is the static upstream, which is always in the pool.');
+    const identity = await memberIdentity(checked.url, deps.resolveHost);
+    if (
+      url === staticUrl ||
+      (config.upstreamUrl && sameHost(identity, await memberIdentity(config.upstreamUrl, deps.resolveHost)))
+    ) {
+      return errorResponse(
+        ResponseCtor,
+        409,
+        'static_upstream',
+        'That URL names the static upstream (same address, port and path), which is always in the pool.',
+      );
+    }
+    const twin = pool
+      .members()
+      .find((member) => !member.isStatic && member.publicUrl !== url && sameHost(identity, member.identity));
+    if (twin !== undefined) {
+      return errorResponse(
+        ResponseCtor,
+        409,
+        'duplicate_upstream',
+        `That URL names a GPU host already in the pool (same address, port and path) as ${twin.publicUrl}.`,
+      );
     }
     if (rawName !== undefined && (typeof rawName !== 'string' || !NAME.test(rawName))) {
       return bad('invalid_registration', '"name" must be 1 to 64 printable ASCII characters.');
@@ -108,7 +131,7 @@ export function createServersRoute(deps: ServersRouteDeps): (request: Request) =
       return errorResponse(ResponseCtor, 409, 'registry_full', `At most ${result.limit} compute nodes can be registered.`);
     }
     const { server, created } = result;
-    pool.upsert(server);
+    pool.upsert(server).identity = identity;
     // New capacity may serve requests that are waiting.
     admission.dispatch();
     if (created) log.info({ server: { id: server.id, name, url, maxConcurrency } }, 'compute node registered');

@@ -6,10 +6,13 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { deferred, eventually, within } from '../helpers/async.ts';
+import { send } from '../helpers/http-client.ts';
 import { sampleValue, scrape } from '../helpers/metrics.ts';
 import { startRelay, stopAllRelays } from '../helpers/relay-process.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
-import { expectHealthy, expectNoCrashLogged } from './expect.ts';
+import { expectHealthy, expectJsonError, expectNoCrashLogged } from './expect.ts';
+
+const TOKEN = 'gpu-budget-node-token-51c2';
 
 let upstream: TestUpstream | undefined;
 
@@ -149,5 +152,42 @@ describe('the GPU budget', () => {
       socket.destroy();
     }
     expectNoCrashLogged(relay);
+  });
+
+  it('one GPU host is one pool member: other spellings of the static upstream or of a registered node get 409', async () => {
+    const gpu = await busyGpu(500);
+    upstream = gpu.server;
+    const other = await startUpstream();
+    try {
+      const relay = await startRelay({
+        TOKENPLACE_RELAY_UPSTREAM_URL: `http://localhost:${upstream.port}`,
+        TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY: '2',
+        TOKEN_PLACE_RELAY_SERVER_TOKEN: TOKEN,
+        TOKENPLACE_RELAY_ALLOWED_UPSTREAMS: '127.0.0.0/8',
+      });
+      const register = (url: string) =>
+        send(relay.port, {
+          method: 'POST',
+          path: '/relay/servers',
+          headers: { 'content-type': 'application/json', 'x-relay-server-token': TOKEN },
+          body: JSON.stringify({ url, maxConcurrency: 2 }),
+        });
+
+      for (const url of [`http://127.0.0.1:${upstream.port}`, `http://[::ffff:127.0.0.1]:${upstream.port}/`]) {
+        expectJsonError(await register(url), 409, 'static_upstream');
+      }
+      expect((await register(`http://127.0.0.1:${other.port}`)).status).toBe(201);
+      expect((await register(`http://127.0.0.1:${other.port}`)).status).toBe(200);
+      expectJsonError(await register(`http://[::ffff:7f00:1]:${other.port}`), 409, 'duplicate_upstream');
+      // A different base path on the same host and port is a different member.
+      expect((await register(`http://127.0.0.1:${other.port}/v2`)).status).toBe(201);
+
+      // Six concurrent requests: the static GPU host never runs more than its 2.
+      await Promise.all(Array.from({ length: 6 }, (_, i) => send(relay.port, { path: `/v1/models?${i}` }, 10_000)));
+      expect(gpu.peak).toBeLessThanOrEqual(2);
+      expectNoCrashLogged(relay);
+    } finally {
+      await other.close();
+    }
   });
 });
