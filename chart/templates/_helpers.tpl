@@ -130,7 +130,8 @@ seccompProfile:
 {{- if le (float64 $grace) (addf $drain $shutdown) -}}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be greater than env.drainSeconds (%v) + env.shutdownTimeoutSeconds (%v) = %v, or Kubernetes kills the relay before it has finished in-flight requests" $grace $drain $shutdown (addf $drain $shutdown)) -}}
 {{- end -}}
-{{- if and (not .Values.gpuExternalName.headless.enabled) (regexMatch "^[0-9]+(\\.[0-9]+){3}$" .Values.gpuExternalName.host) -}}
+{{- include "relay.validateUpstreamOff" . -}}
+{{- if and .Values.env.upstream.enabled (not .Values.gpuExternalName.headless.enabled) (regexMatch "^[0-9]+(\\.[0-9]+){3}$" .Values.gpuExternalName.host) -}}
 {{- fail (printf "gpuExternalName.host (%s) is an IP address, but an ExternalName Service needs a DNS name: set gpuExternalName.headless.enabled=true and gpuExternalName.headless.ips instead" .Values.gpuExternalName.host) -}}
 {{- end -}}
 {{- if and .Values.service.loadBalancerSourceRanges (ne .Values.service.type "LoadBalancer") -}}
@@ -151,7 +152,7 @@ seccompProfile:
 {{- if and .Values.tests.image.repository (not (or .Values.tests.image.tag .Values.tests.image.digest)) -}}
 {{- fail "tests.image.repository is set: set tests.image.tag or tests.image.digest too" -}}
 {{- end -}}
-{{- $managed := list "RELAY_PORT" "TOKENPLACE_RELAY_UPSTREAM_URL" "TOKENPLACE_RELAY_UPSTREAM_CONNECT_TIMEOUT_MS" "TOKENPLACE_RELAY_UPSTREAM_HEADERS_TIMEOUT_MS" "TOKENPLACE_RELAY_UPSTREAM_IDLE_TIMEOUT_MS" "TOKENPLACE_RELAY_DRAIN_SECONDS" "TOKENPLACE_RELAY_SHUTDOWN_TIMEOUT_SECONDS" "TOKENPLACE_RELAY_MAX_BODY_BYTES" "TOKENPLACE_RELAY_MAX_CONNECTIONS" "TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS" "TOKENPLACE_RELAY_LOG_LEVEL" "TOKEN_PLACE_RELAY_SERVER_TOKEN" "TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY" "TOKENPLACE_RELAY_QUEUE_LENGTH" "TOKENPLACE_RELAY_QUEUE_TIMEOUT_MS" "TOKENPLACE_RELAY_ALLOWED_UPSTREAMS" "TOKENPLACE_RELAY_SERVER_LEASE_SECONDS" "TOKENPLACE_RELAY_CORS_ORIGINS" "TOKENPLACE_RELAY_CORS_CREDENTIALS" "TOKENPLACE_METRICS_TOKEN" -}}
+{{- $managed := list "RELAY_PORT" "TOKENPLACE_RELAY_UPSTREAM_URL" "TOKENPLACE_RELAY_UPSTREAM_CONNECT_TIMEOUT_MS" "TOKENPLACE_RELAY_UPSTREAM_HEADERS_TIMEOUT_MS" "TOKENPLACE_RELAY_UPSTREAM_IDLE_TIMEOUT_MS" "TOKENPLACE_RELAY_DRAIN_SECONDS" "TOKENPLACE_RELAY_SHUTDOWN_TIMEOUT_SECONDS" "TOKENPLACE_RELAY_MAX_BODY_BYTES" "TOKENPLACE_RELAY_MAX_CONNECTIONS" "TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS" "TOKENPLACE_RELAY_LOG_LEVEL" "TOKEN_PLACE_RELAY_SERVER_TOKEN" "TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY" "TOKENPLACE_RELAY_QUEUE_LENGTH" "TOKENPLACE_RELAY_QUEUE_TIMEOUT_MS" "TOKENPLACE_RELAY_ALLOWED_UPSTREAMS" "TOKENPLACE_RELAY_SERVER_LEASE_SECONDS" "TOKENPLACE_RELAY_CORS_ORIGINS" "TOKENPLACE_RELAY_CORS_CREDENTIALS" "TOKENPLACE_METRICS_TOKEN" "TOKEN_PLACE_API_V1_RELAY_POLL_WAIT_SECONDS" "TOKEN_PLACE_API_V1_RELAY_SERVER_LEASE_SECONDS" "TOKEN_PLACE_API_V1_MAX_QUEUE_DEPTH_PER_NODE" "TOKEN_PLACE_API_V1_REQUEST_DEADLINE_SECONDS" "API_RATE_LIMIT" "API_DAILY_QUOTA" "API_RELAY_CONTROL_PLANE_IP_RATE_LIMIT" "TOKENPLACE_RELAY_TRUSTED_PROXIES" "TOKENPLACE_RELAY_OPEN_REGISTRATION" "TOKENPLACE_RELAY_MAX_NODES" "TOKENPLACE_RELAY_MAX_ENVELOPE_BYTES" "TOKENPLACE_RELAY_MAX_STORED_BYTES" -}}
 {{- range .Values.extraEnv -}}
 {{- if has .name $managed -}}
 {{- fail (printf "extraEnv sets %s, which the chart sets from its own values: use env.* or secret.* instead" .name) -}}
@@ -181,6 +182,24 @@ seccompProfile:
 {{- if not $found -}}
 {{- fail (printf "ingress.tls lists host %s, which is not in ingress.hosts" $host) -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+With the HTTP upstream off, values that only serve it would silently do nothing: refuse them, so an
+install whose values still describe a GPU server learns that env.upstream.enabled must now be set.
+*/}}
+{{- define "relay.validateUpstreamOff" -}}
+{{- if not .Values.env.upstream.enabled -}}
+{{- $set := list -}}
+{{- if .Values.gpuExternalName.host -}}{{- $set = append $set "gpuExternalName.host" -}}{{- end -}}
+{{- if .Values.gpuExternalName.headless.enabled -}}{{- $set = append $set "gpuExternalName.headless.enabled" -}}{{- end -}}
+{{- if .Values.networkPolicy.gpuServer.cidrs -}}{{- $set = append $set "networkPolicy.gpuServer.cidrs" -}}{{- end -}}
+{{- if .Values.env.upstream.url -}}{{- $set = append $set "env.upstream.url" -}}{{- end -}}
+{{- if .Values.env.registration.allowedUpstreams -}}{{- $set = append $set "env.registration.allowedUpstreams" -}}{{- end -}}
+{{- if $set -}}
+{{- fail (printf "%s: only the optional HTTP GPU server uses this, and it is off (env.upstream.enabled=false). Set env.upstream.enabled=true to forward to it, or remove the value; compute nodes (server.py) dial out to the relay and need none of it" (join ", " $set)) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

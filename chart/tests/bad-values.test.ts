@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type BadValuesCase, SCHEMA_CASES, TEMPLATE_CASES } from './bad-values.ts';
 import { findHelm, type HelmMajor, type HelmResult } from './helm-binary.ts';
-import { helmTemplate, REQUIRED_VALUES } from './render.ts';
+import { HTTP_UPSTREAM_VALUES, helmTemplate } from './render.ts';
 
 const MAJORS: HelmMajor[] = [4, 3];
 const CASES: BadValuesCase[] = [...SCHEMA_CASES, ...TEMPLATE_CASES];
@@ -27,13 +27,13 @@ beforeAll(async () => {
   const jobs = MAJORS.flatMap((major) => CASES.map((c) => ({ major, c })));
   await mapLimited(jobs, 4, async ({ major, c }) => {
     const helm = await findHelm(major);
-    results.set(key(major, c.name), await helmTemplate(helm, { values: [REQUIRED_VALUES, c.values] }));
+    results.set(key(major, c.name), await helmTemplate(helm, { values: [HTTP_UPSTREAM_VALUES, c.values] }));
   });
 }, 120_000);
 
 describe('the required values alone render', () => {
   it.each(MAJORS)('under Helm %i', async (major) => {
-    const result = await helmTemplate(await findHelm(major), { values: [REQUIRED_VALUES] });
+    const result = await helmTemplate(await findHelm(major), { values: [HTTP_UPSTREAM_VALUES] });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
   });

@@ -3,6 +3,7 @@
  * by values.schema.json (Helm 4 and Helm 3 word the same rule differently); `template` cases by
  * the chart's own checks in _helpers.tpl (same message under both).
  */
+import { UPSTREAM_AND_PROTOCOL_SCHEMA_CASES, UPSTREAM_AND_PROTOCOL_TEMPLATE_CASES } from './bad-values-protocol.ts';
 import type { Values } from './render.ts';
 
 export interface BadValuesCase {
@@ -119,6 +120,7 @@ export const SCHEMA_CASES: BadValuesCase[] = [
       3: ['metricsToken.existingSecret'],
     },
   },
+  ...UPSTREAM_AND_PROTOCOL_SCHEMA_CASES,
   {
     name: 'relay port 0',
     values: { env: { port: 0 } },
@@ -356,6 +358,7 @@ export const TEMPLATE_CASES: BadValuesCase[] = [
     values: { gpuExternalName: { host: '192.168.1.50' } },
     expect: both('gpuExternalName.host (192.168.1.50) is an IP address', 'gpuExternalName.headless.enabled=true'),
   },
+  ...UPSTREAM_AND_PROTOCOL_TEMPLATE_CASES,
   {
     name: 'LoadBalancer source ranges on a ClusterIP Service',
     values: { service: { loadBalancerSourceRanges: ['192.168.1.0/24'] } },

@@ -6,7 +6,7 @@ import { execEntrypoint } from '../../ci/test/dockerfile.ts';
 import { findHelm, type HelmMajor, REPO_ROOT } from './helm-binary.ts';
 import { validateObject } from './k8s-schema.ts';
 import { restrictedViolations } from './pod-security.ts';
-import { CHART_DIR, findAll, findOne, type K8sObject, REQUIRED_VALUES, renderObjects } from './render.ts';
+import { CHART_DIR, findAll, findOne, HTTP_UPSTREAM_VALUES, type K8sObject, renderObjects } from './render.ts';
 import { CASE_NAMES, CASES, type CaseName, DIGEST, SERVER_TOKEN } from './render-cases.ts';
 
 const rendered = new Map<string, K8sObject[]>();
@@ -131,7 +131,7 @@ describe('the restricted-profile checker is not vacuous', () => {
 
 describe('Deployment', () => {
   it('passes the relay its port, upstream, timeouts and token from the default Secret', () => {
-    const container = relayContainer('defaults');
+    const container = relayContainer('httpUpstream');
     expect(container.ports).toEqual([{ name: 'http', containerPort: 5010, protocol: 'TCP' }]);
     const env = envOf(container);
     expect(env.RELAY_PORT.value).toBe('5010');
@@ -147,7 +147,7 @@ describe('Deployment', () => {
     expect(env.TOKENPLACE_RELAY_MAX_CONNECTIONS).toBeUndefined();
     expect(env.TOKEN_PLACE_RELAY_SERVER_TOKEN).toEqual({
       name: 'TOKEN_PLACE_RELAY_SERVER_TOKEN',
-      valueFrom: { secretKeyRef: { name: 'tokenplace-relay-secrets', key: 'TOKEN_PLACE_RELAY_SERVER_TOKEN', optional: true } },
+      valueFrom: { secretKeyRef: { name: 'tokenplace-relay-secrets', key: 'TOKEN_PLACE_RELAY_SERVER_TOKEN', optional: false } },
     });
     for (const e of container.env) expect(typeof (e.value ?? ''), e.name).toBe('string');
   });
@@ -176,17 +176,17 @@ describe('Deployment', () => {
   });
 
   it('probes point at the named port: readiness /healthz, liveness and startup /livez', () => {
-    for (const name of ['defaults', 'customPorts'] as const) {
+    for (const name of ['httpUpstream', 'customPorts'] as const) {
       const container = relayContainer(name);
       expect(container.readinessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
       expect(container.livenessProbe.httpGet).toEqual({ path: '/livez', port: 'http' });
       expect(container.startupProbe.httpGet).toEqual({ path: '/livez', port: 'http' });
     }
-    expect(relayContainer('defaults').startupProbe).toMatchObject({ periodSeconds: 2, failureThreshold: 30 });
+    expect(relayContainer('httpUpstream').startupProbe).toMatchObject({ periodSeconds: 2, failureThreshold: 30 });
   });
 
   it('rolls out without ever dropping below the desired ready count', () => {
-    expect(deployment('defaults').spec.strategy).toEqual({
+    expect(deployment('httpUpstream').spec.strategy).toEqual({
       type: 'RollingUpdate',
       rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
     });
@@ -195,21 +195,21 @@ describe('Deployment', () => {
   it('image: tag defaults to appVersion, an explicit tag is used, a digest wins over the tag', async () => {
     const chart = await readFile(join(CHART_DIR, 'Chart.yaml'), 'utf8');
     const appVersion = /^appVersion:\s*"?([^"\n]+)"?$/m.exec(chart)?.[1];
-    expect(relayContainer('defaults').image).toBe(`ghcr.io/tokenplace/tokenplace-relay:${appVersion}`);
+    expect(relayContainer('httpUpstream').image).toBe(`ghcr.io/tokenplace/tokenplace-relay:${appVersion}`);
     expect(relayContainer('everything').image).toBe('ghcr.io/tokenplace/tokenplace-relay:1.2.3');
     expect(relayContainer('digest').image).toBe(`ghcr.io/tokenplace/tokenplace-relay@${DIGEST}`);
     expect(testPod('digest').spec.containers[0].image).toBe(`ghcr.io/tokenplace/tokenplace-relay@${DIGEST}`);
   });
 
   it('selects exactly its own pods', () => {
-    const d = deployment('defaults');
+    const d = deployment('httpUpstream');
     expect(matches(d.spec.selector.matchLabels, d.spec.template.metadata.labels)).toBe(true);
-    expect(matches(d.spec.selector.matchLabels, testPod('defaults').metadata.labels)).toBe(false);
+    expect(matches(d.spec.selector.matchLabels, testPod('httpUpstream').metadata.labels)).toBe(false);
   });
 
   it('has no replicas field under an autoscaler, and replicaCount otherwise', () => {
     expect(deployment('everything').spec.replicas).toBeUndefined();
-    expect(deployment('defaults').spec.replicas).toBe(1);
+    expect(deployment('httpUpstream').spec.replicas).toBe(1);
     expect(deployment('twoReplicasPdb').spec.replicas).toBe(2);
   });
 
@@ -226,7 +226,7 @@ describe('Deployment', () => {
   });
 
   it('sizes resources as values.yaml says, and the personal and family instances differently', () => {
-    expect(relayContainer('defaults').resources).toEqual({
+    expect(relayContainer('httpUpstream').resources).toEqual({
       requests: { cpu: '50m', memory: '128Mi' },
       limits: { cpu: '500m', memory: '256Mi' },
     });
@@ -236,11 +236,11 @@ describe('Deployment', () => {
 
 describe('Service', () => {
   it('is a ClusterIP on port 80 to the named container port', () => {
-    const service = findOne(objectsOf('defaults'), 'Service', 'relay-tokenplace-relay');
+    const service = findOne(objectsOf('httpUpstream'), 'Service', 'relay-tokenplace-relay');
     expect(service.spec.type).toBe('ClusterIP');
     expect(service.spec.ports).toEqual([{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }]);
-    expect(matches(service.spec.selector, deployment('defaults').spec.template.metadata.labels)).toBe(true);
-    expect(matches(service.spec.selector, testPod('defaults').metadata.labels)).toBe(false);
+    expect(matches(service.spec.selector, deployment('httpUpstream').spec.template.metadata.labels)).toBe(true);
+    expect(matches(service.spec.selector, testPod('httpUpstream').metadata.labels)).toBe(false);
   });
 
   it('can be a LoadBalancer with annotations, source ranges and a traffic policy', () => {
@@ -257,13 +257,13 @@ describe('Service', () => {
 
 describe('GPU host Service', () => {
   it('is an ExternalName Service named gpu-server by default, with no endpoints of its own', () => {
-    const gpu = findOne(objectsOf('defaults'), 'Service', 'gpu-server');
+    const gpu = findOne(objectsOf('httpUpstream'), 'Service', 'gpu-server');
     expect(gpu.spec).toEqual({
       type: 'ExternalName',
       externalName: 'gpu.home.arpa',
       ports: [{ name: 'http', port: 8000, targetPort: 8000, protocol: 'TCP' }],
     });
-    expect(findAll(objectsOf('defaults'), 'EndpointSlice')).toEqual([]);
+    expect(findAll(objectsOf('httpUpstream'), 'EndpointSlice')).toEqual([]);
   });
 
   it('in headless mode is a selector-less headless Service with EndpointSlices pinning the IPs', () => {
@@ -296,12 +296,12 @@ describe('NetworkPolicy', () => {
   const containerPort = (name: CaseName) => relayContainer(name).ports[0].containerPort;
 
   it('selects the relay pods and restricts both directions', () => {
-    const policy = networkPolicy('defaults');
+    const policy = networkPolicy('httpUpstream');
     expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
-    expect(matches(policy.spec.podSelector.matchLabels, deployment('defaults').spec.template.metadata.labels)).toBe(true);
+    expect(matches(policy.spec.podSelector.matchLabels, deployment('httpUpstream').spec.template.metadata.labels)).toBe(true);
   });
 
-  it.each(['defaults', 'everything', 'customPorts', 'loadBalancer', 'personal', 'family'] as const)(
+  it.each(['httpUpstream', 'everything', 'customPorts', 'loadBalancer', 'personal', 'family'] as const)(
     '%s: every ingress rule is on the container port, never the Service port',
     (name) => {
       const policy = networkPolicy(name);
@@ -314,7 +314,7 @@ describe('NetworkPolicy', () => {
   );
 
   it('lets in only Traefik pods from the Traefik namespace, and the release test pod', () => {
-    const [traefik, test, ...rest] = networkPolicy('defaults').spec.ingress;
+    const [traefik, test, ...rest] = networkPolicy('httpUpstream').spec.ingress;
     expect(rest).toEqual([]);
     expect(traefik.from).toEqual([
       {
@@ -322,7 +322,7 @@ describe('NetworkPolicy', () => {
         podSelector: { matchLabels: { 'app.kubernetes.io/name': 'traefik' } },
       },
     ]);
-    expect(matches(test.from[0].podSelector.matchLabels, testPod('defaults').metadata.labels)).toBe(true);
+    expect(matches(test.from[0].podSelector.matchLabels, testPod('httpUpstream').metadata.labels)).toBe(true);
     expect(test.from[0].namespaceSelector).toBeUndefined();
   });
 
@@ -334,7 +334,7 @@ describe('NetworkPolicy', () => {
   });
 
   it('allows egress to exactly cluster DNS and the GPU CIDRs on the GPU port', () => {
-    expect(networkPolicy('defaults').spec.egress).toEqual([
+    expect(networkPolicy('httpUpstream').spec.egress).toEqual([
       {
         to: [
           {
@@ -365,7 +365,7 @@ describe('NetworkPolicy', () => {
   });
 
   it('admits no test pod when the helm test is off', async () => {
-    const objects = await renderObjects(await findHelm(4), { values: [REQUIRED_VALUES, { tests: { enabled: false } }] });
+    const objects = await renderObjects(await findHelm(4), { values: [HTTP_UPSTREAM_VALUES, { tests: { enabled: false } }] });
     expect(findAll(objects, 'Pod')).toEqual([]);
     const ingress = findOne(objects, 'NetworkPolicy').spec.ingress;
     expect(ingress).toHaveLength(1);
@@ -375,7 +375,7 @@ describe('NetworkPolicy', () => {
 
 describe('Ingress', () => {
   it('is off by default', () => {
-    expect(findAll(objectsOf('defaults'), 'Ingress')).toEqual([]);
+    expect(findAll(objectsOf('httpUpstream'), 'Ingress')).toEqual([]);
   });
 
   it('takes class, hosts, TLS and the cert-manager issuer from values', () => {
@@ -449,9 +449,12 @@ describe('two releases in one namespace', () => {
 });
 
 describe('PodDisruptionBudget', () => {
-  it.each(['defaults', 'oneReplicaPdb', 'autoscaleToOnePdb'] as const)('%s: absent when only one replica can exist', (name) => {
-    expect(findAll(objectsOf(name), 'PodDisruptionBudget')).toEqual([]);
-  });
+  it.each(['httpUpstream', 'oneReplicaPdb', 'autoscaleToOnePdb'] as const)(
+    '%s: absent when only one replica can exist',
+    (name) => {
+      expect(findAll(objectsOf(name), 'PodDisruptionBudget')).toEqual([]);
+    },
+  );
 
   it.each(['twoReplicasPdb', 'autoscaleFromOnePdb', 'everything', 'family'] as const)(
     '%s: present with maxUnavailable, so it never blocks a drain',
@@ -478,7 +481,7 @@ describe('HorizontalPodAutoscaler', () => {
       ['cpu', { type: 'Utilization', averageUtilization: 70 }],
       ['memory', { type: 'Utilization', averageUtilization: 80 }],
     ]);
-    expect(findAll(objectsOf('defaults'), 'HorizontalPodAutoscaler')).toEqual([]);
+    expect(findAll(objectsOf('httpUpstream'), 'HorizontalPodAutoscaler')).toEqual([]);
   });
 });
 
@@ -488,8 +491,8 @@ describe('ServiceAccount', () => {
     expect(sa.automountServiceAccountToken).toBe(false);
     expect(sa.metadata.annotations).toEqual({ 'example.org/role': 'relay' });
     expect(deployment('everything').spec.template.spec.serviceAccountName).toBe(sa.metadata.name);
-    expect(findAll(objectsOf('defaults'), 'ServiceAccount')).toEqual([]);
-    expect(deployment('defaults').spec.template.spec.serviceAccountName).toBe('default');
+    expect(findAll(objectsOf('httpUpstream'), 'ServiceAccount')).toEqual([]);
+    expect(deployment('httpUpstream').spec.template.spec.serviceAccountName).toBe('default');
   });
 });
 
@@ -502,7 +505,7 @@ describe('Secrets', () => {
       name: 'relay-tokenplace-relay-secrets',
       key: 'TOKEN_PLACE_RELAY_SERVER_TOKEN',
     });
-    expect(findAll(objectsOf('defaults'), 'Secret')).toEqual([]);
+    expect(findAll(objectsOf('httpUpstream'), 'Secret')).toEqual([]);
   });
 
   it('the token appears in no object but the Secret: not in ConfigMaps, annotations or env values', () => {
@@ -571,8 +574,8 @@ describe('monitoring', () => {
   });
 
   it('neither is rendered by default', () => {
-    expect(findAll(objectsOf('defaults'), 'ServiceMonitor')).toEqual([]);
-    expect(findAll(objectsOf('defaults'), 'PrometheusRule')).toEqual([]);
+    expect(findAll(objectsOf('httpUpstream'), 'ServiceMonitor')).toEqual([]);
+    expect(findAll(objectsOf('httpUpstream'), 'PrometheusRule')).toEqual([]);
   });
 });
 
@@ -593,15 +596,15 @@ describe('helm test pod', () => {
 
   it("runs Node from the relay image by the path of the image's own entry point (distroless: no node on PATH)", async () => {
     const [node] = execEntrypoint(await readFile(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
-    const [container] = testPod('defaults').spec.containers;
-    expect(container.image).toBe(relayContainer('defaults').image);
+    const [container] = testPod('httpUpstream').spec.containers;
+    expect(container.image).toBe(relayContainer('httpUpstream').image);
     expect(container.command[0]).toBe(node);
   });
 
   it('takes another image and its Node.js executable from tests.image and tests.node', async () => {
     const objects = await renderObjects(await findHelm(4), {
       values: [
-        REQUIRED_VALUES,
+        HTTP_UPSTREAM_VALUES,
         { tests: { image: { repository: 'docker.io/library/node', tag: '24-bookworm-slim' }, node: 'node' } },
       ],
     });
@@ -613,7 +616,7 @@ describe('helm test pod', () => {
 
 describe('admission control, registration, CORS and the metrics token', () => {
   it('passes the defaults: 4 per GPU host, a queue of 64 for 30 s, no allow list, no CORS, open metrics', () => {
-    const env = envOf(relayContainer('defaults'));
+    const env = envOf(relayContainer('httpUpstream'));
     expect(env.TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY.value).toBe('4');
     expect(env.TOKENPLACE_RELAY_QUEUE_LENGTH.value).toBe('64');
     expect(env.TOKENPLACE_RELAY_QUEUE_TIMEOUT_MS.value).toBe('30000');
@@ -645,7 +648,7 @@ describe('admission control, registration, CORS and the metrics token', () => {
     expect(egress[2]).toEqual({
       to: [{ ipBlock: { cidr: '192.168.1.0/24' } }, { ipBlock: { cidr: '10.0.0.7/32' } }, { ipBlock: { cidr: 'fd00::/8' } }],
     });
-    expect(networkPolicy('defaults').spec.egress).toHaveLength(2);
+    expect(networkPolicy('httpUpstream').spec.egress).toHaveLength(2);
   });
 
   it('makes the ServiceMonitor send the metrics token', () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { CHART_DIR, REQUIRED_VALUES, type Values } from './render.ts';
+import { CHART_DIR, HTTP_UPSTREAM_VALUES, type Values } from './render.ts';
 
 const require = createRequire(import.meta.url);
 const GENERATOR = require.resolve('@bitnami/readme-generator-for-helm/bin/index.js');
@@ -119,8 +119,9 @@ describe('values.schema.json', () => {
     expect(open.filter((p) => !/\/(liveness|startup)$/.test(p))).toEqual([]);
   });
 
-  it('accepts the defaults plus the required values, and each example file', async () => {
-    expect(validate(merge(defaults, REQUIRED_VALUES)), JSON.stringify(validate.errors)).toBe(true);
+  it('accepts the defaults alone, the defaults with the HTTP upstream, and each example file', async () => {
+    expect(validate(defaults), JSON.stringify(validate.errors)).toBe(true);
+    expect(validate(merge(defaults, HTTP_UPSTREAM_VALUES)), JSON.stringify(validate.errors)).toBe(true);
     for (const file of [
       'relay-family.values.yaml',
       'relay-personal.values.yaml',
@@ -132,8 +133,8 @@ describe('values.schema.json', () => {
     }
   });
 
-  it('rejects the defaults alone: the GPU host and its CIDR are required', () => {
-    expect(validate(defaults)).toBe(false);
+  it('rejects the HTTP upstream switched on alone: the GPU host and its CIDR are then required', () => {
+    expect(validate(merge(defaults, { env: { upstream: { enabled: true } } }))).toBe(false);
     const paths = (validate.errors ?? []).map((e) => e.instancePath);
     expect(paths).toContain('/gpuExternalName/host');
     expect(paths).toContain('/networkPolicy/gpuServer/cidrs');

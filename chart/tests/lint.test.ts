@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { findHelm, type HelmMajor, runHelm } from './helm-binary.ts';
-import { CHART_DIR, EXAMPLES_DIR, helmLint, REQUIRED_VALUES, type RenderCase } from './render.ts';
+import { CHART_DIR, EXAMPLES_DIR, HTTP_UPSTREAM_VALUES, helmLint, type RenderCase } from './render.ts';
 
 const EXAMPLE_FILES = [
   'relay-family.values.yaml',
@@ -15,7 +15,8 @@ const EXAMPLE_FILES = [
 ];
 
 const LINT_CASES: Array<[string, RenderCase]> = [
-  ['defaults plus the required values', { values: [REQUIRED_VALUES] }],
+  ['the defaults alone (token.place compute nodes only)', {}],
+  ['the defaults with the HTTP upstream and what it requires', { values: [HTTP_UPSTREAM_VALUES] }],
   ...EXAMPLE_FILES.map((file): [string, RenderCase] => [file, { exampleFiles: [file] }]),
 ];
 
@@ -36,8 +37,8 @@ for (const major of [4, 3] as HelmMajor[]) {
       expect(result.code).toBe(0);
     });
 
-    it('fails on the defaults alone, naming the required GPU host', async () => {
-      const result = await helmLint(await findHelm(major), {});
+    it('fails on the HTTP upstream switched on without its GPU host, naming it', async () => {
+      const result = await helmLint(await findHelm(major), { values: [{ env: { upstream: { enabled: true } } }] });
       expect(result.code).not.toBe(0);
       expect(`${result.stdout}${result.stderr}`).toMatch(/gpuExternalName[./]host/);
     });

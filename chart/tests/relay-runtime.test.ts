@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findHelm, REPO_ROOT } from './helm-binary.ts';
-import { findOne, type K8sObject, REQUIRED_VALUES, renderObjects } from './render.ts';
+import { findOne, HTTP_UPSTREAM_VALUES, type K8sObject, renderObjects } from './render.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed manifests.
 type Any = any;
@@ -42,10 +42,14 @@ async function waitForStatus(url: string, status: number, timeoutMs: number): Pr
 }
 
 /** Runs the test pod's command on this machine with the given RELAY_URL. */
-async function runTestPodScript(pod: K8sObject, relayUrl: string): Promise<{ code: number | null; output: string }> {
+async function runTestPodScript(
+  pod: K8sObject,
+  relayUrl: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; output: string }> {
   const [container] = pod.spec.containers;
   const [, ...args] = container.command as string[];
-  const child = spawn(process.execPath, args, { env: { RELAY_URL: relayUrl }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { env: { RELAY_URL: relayUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk) => {
     output += chunk;
@@ -66,7 +70,7 @@ beforeAll(async () => {
   relayPort = await freePort();
   objects = await renderObjects(await findHelm(4), {
     values: [
-      REQUIRED_VALUES,
+      HTTP_UPSTREAM_VALUES,
       {
         env: {
           port: relayPort,
@@ -134,6 +138,23 @@ describe('the helm test pod script', () => {
       expect(result.output).toContain('/healthz -> 503');
       expect(result.code).toBe(1);
     } finally {
+      server.close();
+    }
+  });
+
+  it('retries a refused connection (a NetworkPolicy not yet admitting the new pod) for RETRY_SECONDS, 30 in the pod', async () => {
+    const [container] = findOne(objects, 'Pod').spec.containers;
+    expect(container.env).toContainEqual({ name: 'RETRY_SECONDS', value: '30' });
+    const port = await freePort();
+    const server: Server = createServer((_req, res) => res.end('{}'));
+    const late = setTimeout(() => server.listen(port, '127.0.0.1'), 1500);
+    try {
+      const result = await runTestPodScript(findOne(objects, 'Pod'), `http://127.0.0.1:${port}`, { RETRY_SECONDS: '15' });
+      expect(result.output).toContain('/healthz -> 200');
+      expect(result.output).toContain('/livez -> 200');
+      expect(result.code).toBe(0);
+    } finally {
+      clearTimeout(late);
       server.close();
     }
   });

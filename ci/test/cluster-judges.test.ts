@@ -40,6 +40,13 @@ describe('probe output', () => {
     expect(probeOutcome(undefined)).toBe('missing');
     expect(markers(text).get('POD_PHASE')).toBe('Succeeded');
   });
+
+  it('reads how many tries a retried positive control took', () => {
+    const found = probes(`PROBE name=control rc=0 tries=4\n  | ${MODELS}\nPROBE name=single rc=1 tries=1\n  | x\n`);
+    expect(found.get('control')).toMatchObject({ rc: 0, tries: 4 });
+    expect(found.get('single')).toMatchObject({ rc: 1, tries: 1 });
+    expect(probes(probe('old', 0, 'ok')).get('old')?.tries).toBe(1);
+  });
 });
 
 describe('deployment-ready', () => {
@@ -106,21 +113,32 @@ describe('gpu-server-dns', () => {
 
 describe('networkpolicy-ingress', () => {
   it('passes only when both the Service and the pod port time out or are refused', () => {
+    const control = probe('control', 0, MODELS);
     const blocked =
+      control +
       probe('service', 1, 'wget: download timed out') +
       probe('pod-port', 1, 'wget: download timed out') +
       'POD_PHASE=Succeeded\n';
     expect(judgeNetworkPolicyIngress(ok(blocked)).ok).toBe(true);
-    const leaked = probe('service', 0, 'ok') + probe('pod-port', 1, 'wget: download timed out');
+    const leaked = control + probe('service', 0, 'ok') + probe('pod-port', 1, 'wget: download timed out');
     expect(judgeNetworkPolicyIngress(ok(leaked)).detail).toMatch(/not enforced/);
     // A 503 still means the packets got through.
     const http =
+      control +
       probe('service', 1, 'wget: server returned error: HTTP/1.1 503 Service Unavailable') +
       probe('pod-port', 1, 'wget: download timed out');
     expect(judgeNetworkPolicyIngress(ok(http)).detail).toMatch(/not enforced/);
-    const dns = probe('service', 1, "wget: bad address 'x'") + probe('pod-port', 1, 'wget: download timed out');
+    const dns = control + probe('service', 1, "wget: bad address 'x'") + probe('pod-port', 1, 'wget: download timed out');
     expect(judgeNetworkPolicyIngress(ok(dns)).detail).toMatch(/inconclusive/);
     expect(judgeNetworkPolicyIngress(ok('POD_PHASE=Timeout(Pending)\n')).detail).toMatch(/printed nothing.*Timeout\(Pending\)/);
+  });
+
+  it('does not count a pod that could reach nothing as blocked: the control must pass first', () => {
+    // The script runs the relay probes only after the control; a failed control leaves only itself.
+    const noNetwork = `PROBE name=control rc=1 tries=31\n  | wget: can't connect to remote host: Connection refused\nPOD_PHASE=Running\n`;
+    expect(judgeNetworkPolicyIngress(ok(noNetwork)).detail).toMatch(
+      /^inconclusive: the outsider pod could not reach the stand-in either \(control\): blocked \(wget exit 1 after 31 tries/,
+    );
   });
 });
 
@@ -151,6 +169,7 @@ describe('rolling-restart', () => {
   const out = (over: Record<string, string> = {}) => {
     const m = {
       LOAD_START: '100',
+      FIRST_OK: '101',
       ROLLOUT_RC: '0',
       ROLLOUT_DONE_AT: '150',
       LOAD_END: '190',
@@ -184,5 +203,11 @@ describe('rolling-restart', () => {
     expect(judgeRollingRestart(out({ ROLLOUT_RC: '1' })).ok).toBe(false);
     expect(judgeRollingRestart(out({ POD_PHASE: 'Failed' })).ok).toBe(false);
     expect(judgeRollingRestart(out({ REQUESTS: '3' })).detail).toMatch(/only 3 requests/);
+  });
+
+  it('needs the load to have reached the relay once before anything counts', () => {
+    const never = out();
+    never.stdout = `${never.stdout.replace('FIRST_OK=101\n', '')}the load never reached the relay\n`;
+    expect(judgeRollingRestart(never).detail).toMatch(/^the load never reached the relay, so no restart was tried/);
   });
 });

@@ -3,9 +3,11 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../chart/tests/helm-binary.ts';
 import { CLUSTER_STEPS, type ClusterStep, stepScript } from '../src/cluster/checks.ts';
 import { gpuStandins, namespaces } from '../src/cluster/manifests.ts';
-import { defaultScenario, validateScenario } from '../src/cluster/scenario.ts';
+import { clusterSteps } from '../src/cluster/outside.ts';
+import { defaultScenario, OUTSIDE_GPU, validateScenario } from '../src/cluster/scenario.ts';
 import { shQuote } from '../src/cluster/shell.ts';
 
 const scenario = defaultScenario({
@@ -15,6 +17,8 @@ const scenario = defaultScenario({
   probeImage: 'docker.io/library/busybox:1.37.0',
   runId: 'abc123',
 });
+
+const outsideScenario = { ...scenario, outsideGpu: { ...OUTSIDE_GPU } };
 
 const step = (id: string): ClusterStep => {
   const found = CLUSTER_STEPS.find((s) => s.id === id);
@@ -51,6 +55,27 @@ describe('step scripts', () => {
     ]);
   });
 
+  it('append the outside-GPU variant (k3s) after the in-cluster checks, and only when the scenario has one', () => {
+    expect(clusterSteps(scenario)).toBe(CLUSTER_STEPS);
+    const ids = clusterSteps(outsideScenario).map((s) => s.id);
+    expect(ids.slice(CLUSTER_STEPS.length)).toEqual([
+      'outside-gpu-dns',
+      'outside-gpu-install',
+      'outside-gpu-dns-from-relay',
+      'outside-gpu-request',
+      'outside-gpu-egress',
+    ]);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const s of clusterSteps(outsideScenario)) {
+      const result = spawnSync('dash', ['-n'], { input: stepScript(s, outsideScenario), encoding: 'utf8' });
+      expect(result.stderr, s.id).toBe('');
+    }
+    expect(() => validateScenario({ ...scenario, outsideGpu: { alias: 'gpu-outside', name: 'x.svc.cluster.local' } })).toThrow(
+      /outside the cluster domain/,
+    );
+    expect(() => validateScenario({ ...scenario, outsideGpu: { alias: 'Bad', name: 'a.b' } })).toThrow(/alias/);
+  });
+
   it('install the chart with the ExternalName to the stand-in and its pod IP as the only GPU CIDR', () => {
     const script = stepScript(step('install-chart'), scenario);
     expect(script).toContain(`'gpuExternalName.host="gpu-standin.e2e-gpu.svc.cluster.local"'`);
@@ -61,6 +86,29 @@ describe('step scripts', () => {
     );
     expect(script).toContain(`'replicaCount=2'`);
     expect(script).toContain('networkPolicy.gpuServer.cidrs=[\\"$(cidr_of "$gpu_ip")\\"]');
+  });
+
+  it('run helm test without --logs (Helm deletes a passing test pod, helm/helm#9098) and read a failed pod with kubectl', () => {
+    const script = stepScript(step('helm-test'), scenario);
+    expect(script).not.toContain('--logs');
+    expect(script).toMatch(/helm test "\$RELEASE" --namespace "\$NS" --timeout "\$\{ROLLOUT_TIMEOUT\}s"\nrc=\$\?/);
+    expect(script).toContain('kubectl -n "$NS" logs "$FULLNAME-test"');
+    expect(readFileSync(join(REPO_ROOT, 'chart/templates/tests/test-connection.yaml'), 'utf8')).toContain(
+      'helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded',
+    );
+  });
+
+  it('retry positive controls and ask negative probes once, only after their control passed', () => {
+    const egress = stepScript(step('networkpolicy-egress'), scenario);
+    expect(egress).toMatch(/probe_until allowed "[^"]+" "\$S" &&\n\s*probe forbidden /);
+    const ingress = stepScript(step('networkpolicy-ingress'), scenario);
+    expect(ingress).toMatch(/probe_until control "\$CONTROL" "\$S" && \{\n\s*probe service [^\n]+\n\s*probe pod-port /);
+    expect(ingress).toContain('CONTROL=http://$STANDIN_HOST:$GPU_PORT/v1/models');
+    const client = stepScript(step('request-through-service'), scenario);
+    expect(client.match(/probe_until /g)?.length).toBeGreaterThanOrEqual(4);
+    expect(client).not.toMatch(/^probe /m);
+    expect(stepScript(step('rolling-restart'), scenario)).toContain("grep -q '^FIRST_OK='");
+    expect(scenario.timeouts.controlSeconds).toBe(30);
   });
 
   it('quote any string as one shell word', () => {
@@ -111,11 +159,27 @@ case "$*" in
   *"get pods"*"app.kubernetes.io/name=gpu-standin"*podIP*) printf '10.42.0.20' ;;
   *"get pods"*"app.kubernetes.io/name=not-the-gpu"*podIP*) printf '10.42.0.30' ;;
   *"get pods"*podIP*) printf '10.42.0.5' ;;
+  *" run "*"sleep 3600") printf '' > "$FAKE_DIR/pod-script" ;;
   *" run "*|*" debug "*) printf '%s' "$last" > "$FAKE_DIR/pod-script" ;;
+  *" exec "*) sh -c "$last" ;;
+  *"create configmap"*) printf '%s' "$*" > "$FAKE_DIR/configmap" ;;
+  *"apply -f -"*) cat > /dev/null ;;
   *"get pod "*ephemeralContainerStatuses*) printf '0' ;;
+  *"get pod "*"{.status.phase} {.status.podIP}"*) printf 'Running 10.42.0.77' ;;
   *"get pod "*phase*) printf 'Succeeded' ;;
   *" logs "*) sh -c "$(cat "$FAKE_DIR/pod-script")" ;;
 esac
+`,
+  );
+  tool(
+    'getent',
+    `[ "$1 $2" = "hosts gpu-outside" ] && printf '10.87.0.9       gpu-outside\\n'
+`,
+  );
+  tool(
+    'helm',
+    `printf 'helm %s\\n' "$*" >> "$FAKE_DIR/calls"
+printf 'NAME: tokenplace-relay\\nSTATUS: deployed\\n'
 `,
   );
   // busybox-like wget: the fake network lets the stand-in and relay answer, and drops FAKE_BLOCKED.
@@ -134,25 +198,37 @@ esac
     `printf 'Server:\\t\\t10.43.0.10\\nAddress:\\t10.43.0.10:53\\n\\n%s\\tcanonical name = gpu-standin.e2e-gpu.svc.cluster.local\\nName:\\tgpu-standin.e2e-gpu.svc.cluster.local\\nAddress: 10.43.9.9\\n' "$1"
 `,
   );
-  const run = (id: string, blocked = 'nothing-is-blocked') => {
+  const run = (id: string, blocked = 'nothing-is-blocked', s = scenario) => {
     writeFileSync(join(dir, 'calls'), '');
-    const result = spawnSync('dash', ['-c', stepScript(step(id), scenario)], {
+    const found = clusterSteps(s).find((c) => c.id === id) ?? step(id);
+    const result = spawnSync('dash', ['-c', stepScript(found, s)], {
       encoding: 'utf8',
       env: { PATH: `${dir}:${process.env.PATH}`, FAKE_DIR: dir, FAKE_BLOCKED: blocked, TMPDIR: dir },
     });
     const out = { exitCode: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
-    return { out, verdict: step(id).judge(out, scenario), calls: readFileSync(join(dir, 'calls'), 'utf8') };
+    return { out, verdict: found.judge(out, s), calls: readFileSync(join(dir, 'calls'), 'utf8') };
   };
 
-  it('request-through-service: a client pod in the ingress namespace, judged from its log', () => {
+  it('request-through-service: a sleeping client pod, Running with an IP, then the probes by kubectl exec', () => {
     const { verdict, calls } = run('request-through-service');
     expect(verdict).toEqual({ ok: true, detail: expect.stringContaining('came back from the stand-in') });
-    expect(calls).toMatch(
-      /^-n e2e-traefik run e2e-client-abc123 --image=docker\.io\/library\/busybox:1\.37\.0 .*--restart=Never/m,
+    const lines = calls.split('\n');
+    const created = lines.findIndex((l) =>
+      /^-n e2e-traefik run e2e-client-abc123 --image=docker\.io\/library\/busybox:1\.37\.0 .*--restart=Never .*--command -- sleep 3600$/.test(
+        l,
+      ),
     );
-    expect(readFileSync(join(dir, 'pod-script'), 'utf8')).toMatch(
-      /^RELAY_HOST=tokenplace-relay\.tokenplace-e2e\.svc\.cluster\.local RELAY_IP=10\.42\.0\.5 /,
+    const waited = lines.findIndex((l) => l.includes('get pod e2e-client-abc123 -o jsonpath={.status.phase} {.status.podIP}'));
+    const exec = lines.findIndex((l) =>
+      /^-n e2e-traefik exec e2e-client-abc123 -- sh -c RELAY_HOST=tokenplace-relay\.tokenplace-e2e\.svc\.cluster\.local RELAY_IP=10\.42\.0\.5 /.test(
+        l,
+      ),
     );
+    expect(created).toBeGreaterThanOrEqual(0);
+    expect(waited).toBeGreaterThan(created);
+    expect(exec).toBeGreaterThan(waited);
+    expect(calls.slice(calls.indexOf(lines[exec]))).toContain('probe_until healthz "http://$RELAY_HOST/healthz" "$S"');
+    expect(lines.slice(exec).some((l) => /^-n e2e-traefik delete pod e2e-client-abc123 /.test(l))).toBe(true);
   });
 
   it('gpu-server-dns: an ephemeral restricted container in a relay pod', () => {
@@ -172,7 +248,42 @@ esac
   });
 
   it('networkpolicy-ingress: the outsider pod is judged blocked only when its requests time out', () => {
-    expect(run('networkpolicy-ingress', 'http').verdict.ok).toBe(true);
+    // /healthz is what the outsider asks the relay for; the control asks the stand-in for /v1/models.
+    expect(run('networkpolicy-ingress', '/healthz').verdict).toMatchObject({ ok: true });
     expect(run('networkpolicy-ingress').verdict.detail).toMatch(/not enforced/);
+  });
+
+  it('networkpolicy-ingress: with its control unreachable, the relay is not even asked', () => {
+    const quick = { ...scenario, timeouts: { ...scenario.timeouts, controlSeconds: 2 } };
+    const { out, verdict } = run('networkpolicy-ingress', 'http', quick);
+    expect(verdict.detail).toMatch(/^inconclusive: the outsider pod could not reach the stand-in/);
+    expect(out.stdout).toMatch(/^PROBE name=control rc=1 tries=\d+$/m);
+    expect(out.stdout).not.toContain('PROBE name=service');
+  });
+  it('outside-gpu-dns: resolves the outside host, serves it a LAN-style name from a CoreDNS zone, waits until pods resolve it', () => {
+    const { verdict } = run('outside-gpu-dns', 'nothing', outsideScenario);
+    expect(verdict).toEqual({ ok: true, detail: 'outside GPU host at 10.87.0.9, resolved after 0 s' });
+    const configmap = readFileSync(join(dir, 'configmap'), 'utf8');
+    expect(configmap).toContain('-n kube-system create configmap coredns-custom');
+    expect(configmap).toContain(
+      '--from-literal=outside-gpu.server=gpu-host.lan.test:53 {\n  hosts {\n    10.87.0.9 gpu-host.lan.test\n  }\n}',
+    );
+  });
+
+  it('outside-gpu-install: the in-cluster stand-in scaled away, then the chart pointed at the name, its address the only CIDR', () => {
+    const { verdict, calls } = run('outside-gpu-install', 'nothing', outsideScenario);
+    expect(verdict.ok).toBe(true);
+    const lines = calls.split('\n');
+    const scaled = lines.indexOf('-n e2e-gpu scale deploy/gpu-standin --replicas=0');
+    const helm = lines.findIndex((l) => l.startsWith('helm upgrade --install tokenplace-relay /src/chart'));
+    expect(scaled).toBeGreaterThanOrEqual(0);
+    expect(helm).toBeGreaterThan(scaled);
+    expect(lines[helm]).toContain('gpuExternalName.host="gpu-host.lan.test"');
+    expect(lines[helm]).toContain('networkPolicy.gpuServer.cidrs=["10.87.0.9/32"]');
+  });
+
+  it('outside-gpu-egress: the outside address must answer and the forbidden in-cluster pod stay blocked', () => {
+    expect(run('outside-gpu-egress', '10.42.0.30', outsideScenario).verdict.ok).toBe(true);
+    expect(run('outside-gpu-egress', 'nothing', outsideScenario).verdict.detail).toMatch(/egress is not enforced/);
   });
 });

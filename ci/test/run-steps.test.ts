@@ -67,6 +67,37 @@ describe('runClusterSteps', () => {
     expect(() => summarizeCluster(blocked, 'k3s')).toThrow(/k3s: 1 passed, 1 failed, 2 skipped\nfailed: setup-b\n/);
   });
 
+  it('after a failed setup step, runs the diagnostics (nodes, events, server log) and keeps them in its output', async () => {
+    const seen: string[] = [];
+    const reports = await runClusterSteps(
+      { ...scenario, serverLog: '/k3s-out/x1/k3s.log' },
+      async (id, script) => {
+        seen.push(id);
+        if (id === 'diagnostics') {
+          expect(script).toContain('kubectl get nodes,events -A');
+          expect(script).toContain("tail -n 80 '/k3s-out/x1/k3s.log'");
+          return { exitCode: 0, stdout: 'NODE e2e NotReady\n', stderr: '' };
+        }
+        return { exitCode: id === 'setup-b' ? 1 : 0, stdout: `${id} said`, stderr: '' };
+      },
+      steps,
+    );
+    expect(seen).toEqual(['setup-a', 'setup-b', 'diagnostics']);
+    expect(reports[1].output).toBe('setup-b said\n--- diagnostics after setup-b failed\nNODE e2e NotReady');
+    // No diagnostics for a failed check, and a scenario without a server log does not tail one.
+    const checkFailed: string[] = [];
+    await runClusterSteps(
+      scenario,
+      async (id, script) => {
+        checkFailed.push(id);
+        if (id === 'diagnostics') expect(script).not.toContain('tail -n 80');
+        return { exitCode: id === 'check-a' ? 1 : 0, stdout: '', stderr: '' };
+      },
+      steps,
+    );
+    expect(checkFailed).toEqual(['setup-a', 'setup-b', 'check-a', 'check-b']);
+  });
+
   it('turns a runner that throws into a failed step instead of a crash', async () => {
     const reports = await runClusterSteps(scenario, async () => {
       throw new Error('engine went away');

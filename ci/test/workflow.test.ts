@@ -45,11 +45,28 @@ describe('GitHub workflows', () => {
     expect(build).toMatch(/^ {2}publish:\n(?: {4}.*\n)*? {4}needs: test\n {4}if: github\.event_name == 'push'\n/m);
     expect(build).toMatch(/ {4}permissions:\n {6}contents: read\n {6}packages: write\n/);
     expect(build.match(/packages: write/g)).toHaveLength(1);
-    expect(build).toMatch(/^concurrency:\n {2}group: .+\n {2}cancel-in-progress: true$/m);
+    // Only pull-request runs are cancelled by a newer push; a publish on main or a tag always finishes.
+    expect(build).toMatch(
+      /^concurrency:\n {2}group: .+\n {2}cancel-in-progress: \$\{\{ github\.event_name == 'pull_request' \}\}$/m,
+    );
     expect(build).toMatch(/args: test$/m);
     expect(build).toContain('--password=env://GITHUB_TOKEN');
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
     expect(build).toContain('GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}');
+  });
+
+  it('expand no expression into dagger-for-github args (a bash line): values come from the environment', () => {
+    const args = /^ {10}args: >-\n((?: {12}.*\n)+)/m.exec(build.slice(build.indexOf('Publish image and chart')));
+    expect(args).not.toBeNull();
+    const words = (args?.[1] ?? '').trim().split(/\s+/);
+    expect(words.some((word) => word.includes('${{'))).toBe(false);
+    expect(words).toContain('--ref="$GITHUB_REF"');
+    expect(words).toContain('--sha="$GITHUB_SHA"');
+    expect(words).toContain('--repository="$RELEASE_REPOSITORY"');
+    expect(words).toContain('--created="$RELEASE_CREATED"');
+    for (const word of words.filter((w) => w.includes('$'))) expect(word, word).toMatch(/^--[a-z-]+="[$A-Z_/]+"$/);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
+    expect(build).toContain('RELEASE_REPOSITORY: ${{ steps.names.outputs.repository }}');
   });
 });
 
@@ -69,6 +86,28 @@ describe('Dagger version', () => {
 
   it("names the module's main class after the module (tokenplace-relay → TokenplaceRelay)", () => {
     expect(readFileSync('ci/src/index.ts', 'utf8')).toMatch(/^@object\(\)\nexport class TokenplaceRelay \{/m);
+  });
+
+  it('lays ci/ out as `dagger develop` does at 0.21: no @dagger.io/dagger dependency, a committed npm lockfile', () => {
+    const ciPackage = JSON.parse(readFileSync('ci/package.json', 'utf8'));
+    const lock = JSON.parse(readFileSync('ci/package-lock.json', 'utf8'));
+    // The 0.21 runtime deletes @dagger.io/dagger from (dev)dependencies and bundles the SDK into ci/sdk.
+    expect(ciPackage.dependencies?.['@dagger.io/dagger']).toBeUndefined();
+    expect(ciPackage.devDependencies?.['@dagger.io/dagger']).toBeUndefined();
+    expect(ciPackage.type).toBe('module');
+    // The runtime picks npm when package-lock.json is present (yarn, unlocked, otherwise).
+    expect(ciPackage.packageManager).toBeUndefined();
+    expect(lock.lockfileVersion).toBe(3);
+    expect(lock.name).toBe(ciPackage.name);
+    expect(lock.packages[''].dependencies).toEqual(ciPackage.dependencies);
+    for (const [name, version] of Object.entries(ciPackage.dependencies as Record<string, string>)) {
+      expect(version, name).toMatch(/^\d+\.\d+\.\d+$/);
+      expect(lock.packages[`node_modules/${name}`].version, name).toBe(version);
+      expect(lock.packages[`node_modules/${name}`].integrity, name).toMatch(/^sha512-/);
+    }
+    const tsconfig = JSON.parse(readFileSync('ci/tsconfig.json', 'utf8'));
+    expect(tsconfig.compilerOptions.paths['@dagger.io/dagger']).toEqual(['./sdk/index.ts']);
+    expect(tsconfig.compilerOptions.experimentalDecorators).toBe(true);
   });
 
   it('keeps the generated SDK out of git and out of lint', () => {

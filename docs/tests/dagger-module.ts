@@ -1,28 +1,65 @@
 /**
- * Reads the Dagger module's functions from its TypeScript source without running it: the `@func()`
- * methods of the `@object()` class and their parameters, named as the Dagger CLI shows them
- * (kebab-case: `sourceUrl` becomes `--source-url`).
+ * The Dagger module as the engine sees it: read by the TypeScript SDK's own introspector (`scan()` of
+ * `@dagger.io/dagger`, the exact version pinned in package.json, imported by file path because the
+ * package does not export it), the same code the engine runs over `ci/src` when it loads the module.
  *
- * A small scanner, not a full parser: it understands comments, strings, template literals and
- * nested brackets, which is all a method signature needs.
+ * The engine passes the module's source files plus the generated `client.gen.ts` of its `ci/sdk/`;
+ * the introspector looks core types (Container, Directory, Secret…) up by name in a file of that name.
+ * Offline there is no generated SDK, so the package's own declarations of the same core API
+ * (`dist/src/api/client.gen.d.ts`) are copied to a temporary `client.gen.ts` and passed instead.
+ *
+ * From that, the functions as `dagger functions` / `dagger call` show them: kebab-case names and
+ * flags (`sourceUrl` becomes `--source-url`, as the CLI's strcase.ToKebab does), which arguments are
+ * required, defaults, `defaultPath`/`ignore`, cache policy and whether a function is a check.
  */
+import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { scan } from '../../node_modules/@dagger.io/dagger/dist/src/module/introspector/index.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const SDK_DIR = join(REPO_ROOT, 'node_modules/@dagger.io/dagger');
 
 export interface DaggerParam {
   name: string;
   /** `--kebab-case` as `dagger call` takes it. */
   flag: string;
-  /** Has `?`, a default value, or a `defaultPath` in its `@argument`. */
+  /** Not required: `?`, a default value, or a `defaultPath`. */
   optional: boolean;
   /** A boolean flag takes no separate value (`--with-chart` or `--with-chart=false`). */
   boolean: boolean;
+  /** The introspector's type kind, e.g. STRING_KIND, OBJECT_KIND. */
+  kind: string;
+  /** Object type name for OBJECT_KIND, e.g. Directory, Secret. */
+  typeName?: string;
+  defaultValue?: unknown;
+  defaultPath?: string;
+  ignore?: string[];
+  description: string;
 }
 
 export interface DaggerFunction {
   name: string;
   cliName: string;
   params: DaggerParam[];
+  /** `never`, or undefined for Dagger's default (cached). */
+  cache?: string;
+  /** Marked `@check()`: `dagger check` runs it. */
+  isCheck: boolean;
+  returnKind: string;
+  description: string;
 }
 
+export interface DaggerModuleView {
+  /** The main object, named after the module (`tokenplace-relay` → `TokenplaceRelay`). */
+  className: string;
+  description: string;
+  functions: DaggerFunction[];
+  sdkVersion: string;
+}
+
+/** Dagger CLI names: the engine's strcase.ToKebab for these identifiers. */
 export function kebab(name: string): string {
   return name
     .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
@@ -30,170 +67,78 @@ export function kebab(name: string): string {
     .toLowerCase();
 }
 
-const CLOSERS: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
-
-function skipString(text: string, start: number): number {
-  const quote = text[start];
-  let i = start + 1;
-  while (i < text.length) {
-    if (text[i] === '\\') i += 2;
-    else if (text[i] === quote) return i + 1;
-    else i++;
-  }
-  throw new Error(`unterminated string at ${start}`);
+async function sourceFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && /\.(?:m?ts)$/.test(e.name) && !e.name.endsWith('.d.ts'))
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
 }
 
-function skipTemplate(text: string, start: number): number {
-  let i = start + 1;
-  while (i < text.length) {
-    if (text[i] === '\\') i += 2;
-    else if (text[i] === '`') return i + 1;
-    else if (text[i] === '$' && text[i + 1] === '{') i = matchingClose(text, i + 1) + 1;
-    else i++;
-  }
-  throw new Error(`unterminated template literal at ${start}`);
+interface ScannedArgument {
+  name: string;
+  description: string;
+  isOptional: boolean;
+  isNullable: boolean;
+  defaultValue?: unknown;
+  defaultPath?: string;
+  ignore?: string[];
+  type?: { kind: string; name?: string };
 }
 
-/** Index just past a comment or string starting at i, or i when none starts there. */
-function skipTrivia(text: string, i: number): number {
-  if (text.startsWith('//', i)) {
-    const end = text.indexOf('\n', i);
-    return end < 0 ? text.length : end + 1;
-  }
-  if (text.startsWith('/*', i)) {
-    const end = text.indexOf('*/', i + 2);
-    if (end < 0) throw new Error(`unterminated comment at ${i}`);
-    return end + 2;
-  }
-  if (text[i] === '"' || text[i] === "'") return skipString(text, i);
-  if (text[i] === '`') return skipTemplate(text, i);
-  return i;
+interface ScannedFunction {
+  name: string;
+  description: string;
+  cache?: string;
+  isCheck: boolean;
+  returnType?: { kind: string };
+  arguments: Record<string, ScannedArgument>;
+  getArgsOrder(): string[];
 }
 
-/** Index of the bracket closing the one at `open`. */
-export function matchingClose(text: string, open: number): number {
-  const stack: string[] = [];
-  let i = open;
-  while (i < text.length) {
-    const skipped = skipTrivia(text, i);
-    if (skipped !== i) {
-      i = skipped;
-      continue;
-    }
-    const c = text[i];
-    if (CLOSERS[c]) stack.push(CLOSERS[c]);
-    else if (c === ')' || c === ']' || c === '}') {
-      if (stack.pop() !== c) throw new Error(`unbalanced ${c} at ${i}`);
-      if (stack.length === 0) return i;
-    }
-    i++;
-  }
-  throw new Error(`no closing bracket for ${text[open]} at ${open}`);
-}
-
-/** Splits at commas that are outside brackets, strings and comments. */
-function splitTopLevel(text: string): string[] {
-  const parts: string[] = [];
-  let from = 0;
-  let i = 0;
-  while (i < text.length) {
-    const skipped = skipTrivia(text, i);
-    if (skipped !== i) {
-      i = skipped;
-      continue;
-    }
-    if (CLOSERS[text[i]]) {
-      i = matchingClose(text, i) + 1;
-      continue;
-    }
-    if (text[i] === ',') {
-      parts.push(text.slice(from, i));
-      from = i + 1;
-    }
-    i++;
-  }
-  parts.push(text.slice(from));
-  return parts.filter((part) => part.trim() !== '');
-}
-
-function parseParam(raw: string): DaggerParam {
-  let i = 0;
-  let decorators = '';
-  for (;;) {
-    while (/\s/.test(raw[i] ?? '')) i++;
-    const skipped = skipTrivia(raw, i);
-    if (skipped !== i) {
-      i = skipped;
-      continue;
-    }
-    if (raw[i] === '@') {
-      const name = /^@[\w$.]+\s*/.exec(raw.slice(i));
-      if (!name) throw new Error(`bad decorator in ${raw}`);
-      let end = i + name[0].length;
-      if (raw[end] === '(') end = matchingClose(raw, end) + 1;
-      decorators += raw.slice(i, end);
-      i = end;
-      continue;
-    }
-    const modifier = /^(?:public|private|protected|readonly)\s+/.exec(raw.slice(i));
-    if (modifier) {
-      i += modifier[0].length;
-      continue;
-    }
-    break;
-  }
-  const rest = raw.slice(i);
-  const head = /^([A-Za-z_$][\w$]*)\s*(\?)?\s*(?::\s*([^=]+?))?\s*(?:=\s*([\s\S]+))?\s*$/.exec(rest);
-  if (!head) throw new Error(`cannot read the parameter ${JSON.stringify(raw.trim())}`);
-  const [, name, question, type, fallback] = head;
-  return {
-    name,
-    flag: `--${kebab(name)}`,
-    optional: question !== undefined || fallback !== undefined || /\bdefaultPath\b/.test(decorators),
-    boolean: /^boolean\b/.test(type?.trim() ?? '') || /^(true|false)$/.test(fallback?.trim() ?? ''),
-  };
-}
-
-export function parseDaggerModule(source: string): { className: string; functions: DaggerFunction[] } {
-  const cls = /@object\(\)\s*export\s+class\s+([A-Za-z_$][\w$]*)[^{]*\{/.exec(source);
-  if (!cls) throw new Error('no `@object() export class` in the module source');
-  const bodyStart = cls.index + cls[0].length - 1;
-  const body = source.slice(bodyStart, matchingClose(source, bodyStart) + 1);
-  const functions: DaggerFunction[] = [];
-  let i = 1;
-  while (i < body.length - 1) {
-    const skipped = skipTrivia(body, i);
-    if (skipped !== i) {
-      i = skipped;
-      continue;
-    }
-    if (!body.startsWith('@func(', i)) {
-      // Method bodies and other members: jump over any bracketed block in one go.
-      i = CLOSERS[body[i]] ? matchingClose(body, i) + 1 : i + 1;
-      continue;
-    }
-    i = matchingClose(body, i + '@func'.length) + 1;
-    let rest = body.slice(i);
-    // Skip trivia (doc comments) between the decorator and the method.
-    for (;;) {
-      const trimmed = rest.replace(/^\s+/, '');
-      const after = skipTrivia(trimmed, 0);
-      if (after === 0) {
-        rest = trimmed;
-        break;
-      }
-      rest = trimmed.slice(after);
-    }
-    const head = /^(?:(?:public|async|static)\s+)*([A-Za-z_$][\w$]*)\s*(?:<[^>(]*>)?\s*\(/.exec(rest);
-    if (!head) throw new Error(`@func() not followed by a method: ${rest.slice(0, 60)}`);
-    const open = body.length - rest.length + head[0].length - 1;
-    const close = matchingClose(body, open);
-    functions.push({
-      name: head[1],
-      cliName: kebab(head[1]),
-      params: splitTopLevel(body.slice(open + 1, close)).map(parseParam),
+/** Runs the SDK's introspector over `moduleSourceDir` (default `ci/src`), as the engine does. */
+export async function introspectModule(
+  moduleName = 'tokenplace-relay',
+  moduleSourceDir = join(REPO_ROOT, 'ci/src'),
+): Promise<DaggerModuleView> {
+  const scratch = await mkdtemp(join(tmpdir(), 'dagger-client-gen-'));
+  try {
+    const clientGen = join(scratch, 'client.gen.ts');
+    await copyFile(join(SDK_DIR, 'dist/src/api/client.gen.d.ts'), clientGen);
+    const module = await scan([...(await sourceFiles(moduleSourceDir)), clientGen], moduleName, false);
+    const className = Object.keys(module.objects).find((name) => name.toLowerCase() === moduleName.replace(/-/g, ''));
+    if (!className) throw new Error(`the introspector found no main object for ${moduleName} in ${Object.keys(module.objects)}`);
+    const main = module.objects[className] as unknown as { description: string; methods: Record<string, ScannedFunction> };
+    const functions = Object.values(main.methods).map((fn): DaggerFunction => {
+      const params = fn.getArgsOrder().map((argName): DaggerParam => {
+        const arg = fn.arguments[argName];
+        const kind = arg.type?.kind ?? 'UNKNOWN';
+        return {
+          name: arg.name,
+          flag: `--${kebab(arg.name)}`,
+          optional: arg.isOptional || arg.isNullable || arg.defaultValue !== undefined || arg.defaultPath !== undefined,
+          boolean: kind === 'BOOLEAN_KIND',
+          kind,
+          ...(arg.type?.name ? { typeName: arg.type.name } : {}),
+          ...(arg.defaultValue !== undefined ? { defaultValue: arg.defaultValue } : {}),
+          ...(arg.defaultPath !== undefined ? { defaultPath: arg.defaultPath } : {}),
+          ...(arg.ignore !== undefined ? { ignore: arg.ignore } : {}),
+          description: arg.description,
+        };
+      });
+      return {
+        name: fn.name,
+        cliName: kebab(fn.name),
+        params,
+        ...(fn.cache ? { cache: fn.cache } : {}),
+        isCheck: fn.isCheck,
+        returnKind: fn.returnType?.kind ?? 'UNKNOWN',
+        description: fn.description,
+      };
     });
-    i = close + 1;
+    const sdk = JSON.parse(await readFile(join(SDK_DIR, 'package.json'), 'utf8')) as { version: string };
+    return { className, description: module.description ?? '', functions, sdkVersion: sdk.version };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
-  return { className: cls[1], functions };
 }

@@ -7,7 +7,7 @@ import { access, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseDaggerModule } from './dagger-module.ts';
+import { COMPUTE_NODE_ENV, tokenplaceCheckout } from './compute-node-env.ts';
 import { type DocFile, docFiles } from './doc-files.ts';
 import {
   checkValuesPath,
@@ -40,7 +40,7 @@ beforeAll(async () => {
 });
 
 function knownEnv(name: string): boolean {
-  return facts.settings.has(name) || facts.chartEnv.has(name) || facts.imageEnv.has(name);
+  return facts.settings.has(name) || facts.chartEnv.has(name) || facts.imageEnv.has(name) || name in COMPUTE_NODE_ENV;
 }
 
 function valuesProblems(doc: DocFile): string[] {
@@ -60,12 +60,12 @@ function valuesProblems(doc: DocFile): string[] {
 }
 
 function envProblems(doc: DocFile): string[] {
-  const all = [...facts.settings, ...facts.chartEnv, ...facts.imageEnv];
+  const all = [...facts.settings, ...facts.chartEnv, ...facts.imageEnv, ...Object.keys(COMPUTE_NODE_ENV)];
   return envRefs(doc.text)
     .filter(({ value }) => (value.prefix ? !all.some((name) => name.startsWith(value.name)) : !knownEnv(value.name)))
     .map(
       ({ value, line }) =>
-        `${doc.path}:${line}: ${value.name}${value.prefix ? '*' : ''} is not a relay setting, nor set by the chart or image`,
+        `${doc.path}:${line}: ${value.name}${value.prefix ? '*' : ''} is not a relay setting, nor set by the chart or image, nor a compute-node variable`,
     );
 }
 
@@ -130,6 +130,15 @@ describe('the documents', () => {
   });
 });
 
+describe('compute-node variables the documents name', () => {
+  const checkout = tokenplaceCheckout();
+  it.skipIf(checkout === undefined)("are read by token.place's own code", async () => {
+    for (const [name, file] of Object.entries(COMPUTE_NODE_ENV)) {
+      expect(await readFile(join(checkout as string, file), 'utf8'), `${file} reads ${name}`).toContain(`'${name}'`);
+    }
+  });
+});
+
 describe('known gaps between the documents and values.yaml', () => {
   it('each is still a gap, and still where its reason says', async () => {
     for (const [key, { stillIn }] of Object.entries(KNOWN_MISSING_KEYS)) {
@@ -175,8 +184,8 @@ describe('the checks catch mistakes', () => {
     expect(
       envProblems(doc('Set TOKENPLACE_RELAY_UPSTREAM_URLS and `RELAY_PORT`, `TOKENPLACE_RELAY_*`, TOKEN_PLACE_NOPE_*.')),
     ).toEqual([
-      'fixture.md:1: TOKENPLACE_RELAY_UPSTREAM_URLS is not a relay setting, nor set by the chart or image',
-      'fixture.md:1: TOKEN_PLACE_NOPE_* is not a relay setting, nor set by the chart or image',
+      'fixture.md:1: TOKENPLACE_RELAY_UPSTREAM_URLS is not a relay setting, nor set by the chart or image, nor a compute-node variable',
+      'fixture.md:1: TOKEN_PLACE_NOPE_* is not a relay setting, nor set by the chart or image, nor a compute-node variable',
     ]);
   });
 
@@ -205,9 +214,7 @@ describe('the checks catch mistakes', () => {
     ]);
   });
 
-  it('reads the module the way the Dagger CLI names it', async () => {
-    const module = parseDaggerModule(await readFile(repoPath('ci/src/index.ts'), 'utf8'));
-    expect(module.className).toBe('TokenplaceRelay');
+  it('reads the module the way the Dagger CLI names it (through the SDK introspector, see dagger-module.test.ts)', () => {
     const publish = facts.dagger.get('publish');
     expect(publish?.params.map((p) => p.flag)).toEqual([
       '--source',

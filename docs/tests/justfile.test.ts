@@ -159,7 +159,7 @@ describe('every command the recipes would run', () => {
       const run = await dryRun([`stage=${stage}`, 'tokenplace-oci-redeploy']);
       const file = /-f (\S+)/.exec(run.commands[0])?.[1] ?? '';
       expect(file).toBe(`docs/examples/tokenplace-relay.values.${stage}.yaml`);
-      await expect(readFile(repoPath(file), 'utf8')).resolves.toContain('gpuExternalName:');
+      await expect(readFile(repoPath(file), 'utf8')).resolves.toContain('ingress:');
     }
   });
 

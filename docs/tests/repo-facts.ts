@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { SETTINGS } from '../../relay/src/config.ts';
-import { type DaggerFunction, parseDaggerModule } from './dagger-module.ts';
+import { type DaggerFunction, introspectModule } from './dagger-module.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -27,7 +27,7 @@ export interface RepoFacts {
   chartEnv: Set<string>;
   /** Environment variables the image's Dockerfile sets with ENV. */
   imageEnv: Set<string>;
-  /** The Dagger module's functions, by their CLI name. */
+  /** The Dagger module's functions, by their CLI name, as the SDK's introspector reads them. */
   dagger: Map<string, DaggerFunction>;
 }
 
@@ -62,7 +62,7 @@ export function repoFacts(): Promise<RepoFacts> {
       readFile(repoPath('chart/values.schema.json'), 'utf8'),
       readFile(repoPath('chart/templates/deployment.yaml'), 'utf8'),
       readFile(repoPath('Dockerfile'), 'utf8'),
-      readFile(repoPath('ci/src/index.ts'), 'utf8'),
+      introspectModule(),
     ]);
     return {
       values: parse(values),
@@ -70,7 +70,7 @@ export function repoFacts(): Promise<RepoFacts> {
       settings: new Set(Object.values(SETTINGS).map((s) => s.name)),
       chartEnv: templateEnvNames(deployment),
       imageEnv: dockerfileEnvNames(dockerfile),
-      dagger: new Map(parseDaggerModule(module).functions.map((f) => [f.cliName, f])),
+      dagger: new Map(module.functions.map((f) => [f.cliName, f])),
     };
   })();
   return cached;

@@ -58,8 +58,29 @@ export function scenarioExports(s: Scenario): string {
     GPU_PORT: s.gpuPort,
     GPU_SERVICE: s.gpuServiceName,
     STANDIN: STANDIN_NAME,
+    STANDIN_HOST: standinHost(s),
     FORBIDDEN: FORBIDDEN_NAME,
+    CONTROL_SECONDS: s.timeouts.controlSeconds,
   });
+}
+
+/**
+ * What a person needs when a setup step failed: nodes and events of every namespace, pods that are not
+ * running, and the tail of the cluster server's log when the scenario names one. Never fails.
+ */
+export function diagnosticsScript(s: Scenario): string {
+  const log = s.serverLog
+    ? `echo "--- tail of ${s.serverLog}"
+tail -n 80 ${shQuote(s.serverLog)} 2>&1 || true
+`
+    : '';
+  return `set -u
+${scenarioExports(s)}
+echo "--- kubectl get nodes,events -A"
+kubectl get nodes,events -A -o wide 2>&1 | tail -n 80 || true
+echo "--- pods not Running"
+kubectl get pods -A --field-selector=status.phase!=Running -o wide 2>&1 | tail -n 40 || true
+${log}`;
 }
 
 /** The complete script of a step: variables, helpers, then the step's own commands. */
@@ -182,16 +203,16 @@ export function judgeDeploymentReady(out: CommandOutput): Verdict {
   return pass(`${ready}/${replicas} ready, no restarts, probes on /healthz and /livez`);
 }
 
-const requestThroughService: ClusterStep = {
+export const requestThroughService: ClusterStep = {
   id: 'request-through-service',
   title: 'from the ingress namespace, requests through the Service reach the stand-in GPU server',
   kind: 'check',
   body: () => `relay_ip=$(kubectl -n "$NS" get pods -l "$(relay_selector)" -o jsonpath='{.items[0].status.podIP}')
-probe_pod "$INGRESS_NS" "e2e-client-$RUN_ID" "RELAY_HOST=$RELAY_HOST RELAY_IP=$relay_ip RELAY_PORT=$RELAY_PORT; "${shQuote(
-    `${IN_POD_PROBE}probe healthz "http://$RELAY_HOST/healthz"
-probe livez "http://$RELAY_HOST/livez"
-probe models "http://$RELAY_HOST/v1/models"
-probe pod-port "http://$RELAY_IP:$RELAY_PORT/healthz"
+probe_pod "$INGRESS_NS" "e2e-client-$RUN_ID" "RELAY_HOST=$RELAY_HOST RELAY_IP=$relay_ip RELAY_PORT=$RELAY_PORT S=$CONTROL_SECONDS; "${shQuote(
+    `${IN_POD_PROBE}probe_until healthz "http://$RELAY_HOST/healthz" "$S"
+probe_until livez "http://$RELAY_HOST/livez" "$S"
+probe_until models "http://$RELAY_HOST/v1/models" "$S"
+probe_until pod-port "http://$RELAY_IP:$RELAY_PORT/healthz" "$S"
 `,
   )}
 `,
@@ -215,11 +236,11 @@ const gpuServerResolves: ClusterStep = {
   id: 'gpu-server-dns',
   title: 'the gpu-server name resolves from the relay pod and leads to the stand-in',
   kind: 'check',
-  body: () => `in_relay_pod "e2e-dns-$RUN_ID" "NS=$NS GPU_SERVICE=$GPU_SERVICE GPU_PORT=$GPU_PORT; "${shQuote(
+  body: () => `in_relay_pod "e2e-dns-$RUN_ID" "NS=$NS GPU_SERVICE=$GPU_SERVICE GPU_PORT=$GPU_PORT S=$CONTROL_SECONDS; "${shQuote(
     `${IN_POD_PROBE}echo NSLOOKUP
 nslookup "$GPU_SERVICE.$NS.svc.cluster.local" 2>&1
 echo END_NSLOOKUP
-probe short-name "http://$GPU_SERVICE:$GPU_PORT/v1/models"
+probe_until short-name "http://$GPU_SERVICE:$GPU_PORT/v1/models" "$S"
 `,
   )}
 `,
@@ -243,12 +264,14 @@ export function judgeGpuServerResolves(out: CommandOutput, alias: string, target
 
 const networkPolicyIngress: ClusterStep = {
   id: 'networkpolicy-ingress',
-  title: 'a pod outside the ingress namespace cannot reach the relay',
+  title: 'a pod outside the ingress namespace cannot reach the relay (but reaches the stand-in: control)',
   kind: 'check',
   body: () => `relay_ip=$(kubectl -n "$NS" get pods -l "$(relay_selector)" -o jsonpath='{.items[0].status.podIP}')
-probe_pod "$OUTSIDER_NS" "e2e-outsider-$RUN_ID" "RELAY_HOST=$RELAY_HOST RELAY_IP=$relay_ip RELAY_PORT=$RELAY_PORT; "${shQuote(
-    `${IN_POD_PROBE}probe service "http://$RELAY_HOST/healthz"
-probe pod-port "http://$RELAY_IP:$RELAY_PORT/healthz"
+probe_pod "$OUTSIDER_NS" "e2e-outsider-$RUN_ID" "RELAY_HOST=$RELAY_HOST RELAY_IP=$relay_ip RELAY_PORT=$RELAY_PORT CONTROL=http://$STANDIN_HOST:$GPU_PORT/v1/models S=$CONTROL_SECONDS; "${shQuote(
+    `${IN_POD_PROBE}probe_until control "$CONTROL" "$S" && {
+  probe service "http://$RELAY_HOST/healthz"
+  probe pod-port "http://$RELAY_IP:$RELAY_PORT/healthz"
+}
 `,
   )}
 `,
@@ -259,13 +282,18 @@ export function judgeNetworkPolicyIngress(out: CommandOutput): Verdict {
   const found = probes(out.stdout);
   const phase = markers(out.stdout).get('POD_PHASE');
   if (found.size === 0) return fail(`the outsider pod printed nothing (phase ${phase ?? 'unknown'})`);
+  // The control: the same pod reaches the stand-in (no policy there), so its own networking is up and
+  // a "blocked" below is the relay's NetworkPolicy, not a pod that could reach nothing yet.
+  const control = found.get('control');
+  if (probeOutcome(control) !== 'reached' || !control || !isStandinModels(control.body))
+    return fail(`inconclusive: the outsider pod could not reach the stand-in either (control): ${describeProbe(control)}`);
   for (const name of ['service', 'pod-port']) {
     const outcome = probeOutcome(found.get(name));
     if (outcome === 'reached' || outcome === 'http-error')
       return fail(`an outsider pod reached the relay (${name}): the NetworkPolicy is not enforced`);
     if (outcome !== 'blocked') return fail(`inconclusive: outsider probe ${name} ended ${describeProbe(found.get(name))}`);
   }
-  return pass('outsider pod blocked at the Service and at the pod port');
+  return pass('outsider pod reaches the stand-in (control) but is blocked at the Service and at the pod port');
 }
 
 const networkPolicyEgress: ClusterStep = {
@@ -273,9 +301,9 @@ const networkPolicyEgress: ClusterStep = {
   title: 'the relay reaches the GPU CIDR and nothing outside it',
   kind: 'check',
   body: () => `gpu_ip=$(pod_ip "$GPU_NS" "$STANDIN"); other_ip=$(pod_ip "$GPU_NS" "$FORBIDDEN")
-in_relay_pod "e2e-egress-$RUN_ID" "GPU_IP=$gpu_ip OTHER_IP=$other_ip GPU_PORT=$GPU_PORT; "${shQuote(
-    `${IN_POD_PROBE}probe allowed "http://$GPU_IP:$GPU_PORT/v1/models"
-probe forbidden "http://$OTHER_IP:$GPU_PORT/v1/models"
+in_relay_pod "e2e-egress-$RUN_ID" "GPU_IP=$gpu_ip OTHER_IP=$other_ip GPU_PORT=$GPU_PORT S=$CONTROL_SECONDS; "${shQuote(
+    `${IN_POD_PROBE}probe_until allowed "http://$GPU_IP:$GPU_PORT/v1/models" "$S" &&
+  probe forbidden "http://$OTHER_IP:$GPU_PORT/v1/models"
 `,
   )}
 `,
@@ -302,7 +330,17 @@ const helmTest: ClusterStep = {
   id: 'helm-test',
   title: 'helm test passes',
   kind: 'check',
-  body: () => `helm test "$RELEASE" --namespace "$NS" --timeout "\${ROLLOUT_TIMEOUT}s" --logs\n`,
+  // No --logs: the test pod's hook-delete-policy includes hook-succeeded, so Helm deletes a passing pod
+  // and --logs then exits 1 with "pods not found" (helm/helm#9098, fixed only after Helm 3.19 and 4.0.0).
+  // A failed pod is kept by Helm, and its log is read here before the next run deletes it.
+  body: () => `helm test "$RELEASE" --namespace "$NS" --timeout "\${ROLLOUT_TIMEOUT}s"
+rc=$?
+if [ "$rc" -ne 0 ]; then
+  echo "TEST_POD_LOG:"
+  kubectl -n "$NS" logs "$FULLNAME-test" 2>&1 | sed 's/^/  | /'
+fi
+exit "$rc"
+`,
   judge: (out) => judgeHelmTest(out),
 };
 
@@ -321,22 +359,35 @@ const rollingRestart: ClusterStep = {
   kind: 'check',
   body: (s) => `before=$(relay_pods)
 load="e2e-load-$RUN_ID"
-start_pod "$INGRESS_NS" "$load" "URL=http://$RELAY_HOST/v1/models DURATION=${s.timeouts.loadSeconds}; "${shQuote(
-    `end=$(( $(date +%s) + DURATION )); n=0; f=0
+start_pod "$INGRESS_NS" "$load" "URL=http://$RELAY_HOST/v1/models DURATION=$((${s.timeouts.loadSeconds} + CONTROL_SECONDS)); "${shQuote(
+    // Requests count from the first success on: until the NetworkPolicy admits this new pod's address,
+    // the relay's chain refuses it, which says nothing about the restart.
+    `end=$(( $(date +%s) + DURATION )); n=0; f=0; warm=0; ok=0
 echo "LOAD_START=$(date +%s)"
 while [ "$(date +%s)" -lt "$end" ]; do
-  n=$((n + 1))
-  if ! out=$(wget -q -O- -T 10 "$URL" 2>&1); then
-    f=$((f + 1)); [ "$f" -le 20 ] && echo "FAILED request $n at $(date +%s): $out"
+  if out=$(wget -q -O- -T 10 "$URL" 2>&1); then
+    [ "$ok" -eq 0 ] && { ok=1; echo "FIRST_OK=$(date +%s)"; }
+    n=$((n + 1))
+  elif [ "$ok" -eq 0 ]; then
+    warm=$((warm + 1))
+  else
+    n=$((n + 1)); f=$((f + 1)); [ "$f" -le 20 ] && echo "FAILED request $n at $(date +%s): $out"
   fi
   usleep 200000 2>/dev/null || sleep 1
 done
 echo "LOAD_END=$(date +%s)"
+echo "WARMUP_FAILURES=$warm"
 echo "REQUESTS=$n"
 echo "FAILURES=$f"
 `,
   )} || { echo "POD_PHASE=CreateFailed"; exit 1; }
 wait_pod_running "$INGRESS_NS" "$load" || { echo "load pod never ran"; finish_pod "$INGRESS_NS" "$load"; exit 1; }
+# The restart starts only once the load reaches the relay.
+waited=0
+until kubectl -n "$INGRESS_NS" logs "$load" 2>/dev/null | grep -q '^FIRST_OK='; do
+  if [ "$waited" -ge "$CONTROL_SECONDS" ]; then echo "the load never reached the relay"; finish_pod "$INGRESS_NS" "$load"; exit 1; fi
+  sleep 1; waited=$((waited + 1))
+done
 sleep 5
 kubectl -n "$NS" rollout restart "deploy/$FULLNAME"
 kubectl -n "$NS" rollout status "deploy/$FULLNAME" --timeout="\${ROLLOUT_TIMEOUT}s"
@@ -351,6 +402,8 @@ echo "PODS_AFTER=$(relay_pods)"
 
 export function judgeRollingRestart(out: CommandOutput): Verdict {
   const m = markers(out.stdout);
+  if (!m.has('FIRST_OK'))
+    return fail(`the load never reached the relay, so no restart was tried: ${tail(out, 4).replace(/\n/g, ' | ')}`);
   if (m.get('ROLLOUT_RC') !== '0') return fail(`the restart did not roll out: ${tail(out, 6).replace(/\n/g, ' | ')}`);
   if (m.get('POD_PHASE') !== 'Succeeded') return fail(`the load pod ended ${m.get('POD_PHASE') ?? 'without a phase'}`);
   const requests = Number(m.get('REQUESTS'));

@@ -29,16 +29,18 @@ export interface Probe {
   name: string;
   rc: number;
   body: string;
+  /** Attempts made (`probe_until` retries a positive control); 1 for a single-shot probe. */
+  tries: number;
 }
 
-/** `PROBE name=… rc=…` blocks, with the "  | "-prefixed lines that follow each. */
+/** `PROBE name=… rc=… [tries=…]` blocks, with the "  | "-prefixed lines that follow each. */
 export function probes(text: string): Map<string, Probe> {
   const found = new Map<string, Probe>();
   let current: Probe | undefined;
   for (const line of text.split('\n')) {
-    const head = /^PROBE name=(\S+) rc=(\d+)\s*$/.exec(line.trim());
+    const head = /^PROBE name=(\S+) rc=(\d+)(?: tries=(\d+))?\s*$/.exec(line.trim());
     if (head) {
-      current = { name: head[1], rc: Number(head[2]), body: '' };
+      current = { name: head[1], rc: Number(head[2]), body: '', tries: Number(head[3] ?? 1) };
       found.set(current.name, current);
       continue;
     }
@@ -72,7 +74,8 @@ export function probeOutcome(probe: Probe | undefined): ProbeOutcome {
 export function describeProbe(probe: Probe | undefined): string {
   if (!probe) return 'no output';
   const first = probe.body.trim().split('\n')[0] ?? '';
-  return `${probeOutcome(probe)} (wget exit ${probe.rc}${first ? `: ${first.slice(0, 160)}` : ''})`;
+  const tries = probe.tries > 1 ? ` after ${probe.tries} tries` : '';
+  return `${probeOutcome(probe)} (wget exit ${probe.rc}${tries}${first ? `: ${first.slice(0, 160)}` : ''})`;
 }
 
 /** Output tail for failure messages. */

@@ -1,4 +1,4 @@
-import { CLUSTER_STEPS, type ClusterStep, stepScript } from './checks.ts';
+import { CLUSTER_STEPS, type ClusterStep, diagnosticsScript, stepScript } from './checks.ts';
 import type { CommandOutput } from './judge.ts';
 import type { Scenario } from './scenario.ts';
 
@@ -50,6 +50,19 @@ export async function runClusterSteps(
       out = { exitCode: -1, stdout: '', stderr: error instanceof Error ? error.message : String(error) };
     }
     const verdict = step.judge(out, scenario);
+    if (!verdict.ok && step.kind === 'setup') {
+      // Nodes, events and the server log's tail: why the cluster did not come up, in the same report.
+      let diagnostics: CommandOutput;
+      try {
+        diagnostics = await run('diagnostics', diagnosticsScript(scenario));
+      } catch (error) {
+        diagnostics = { exitCode: -1, stdout: '', stderr: error instanceof Error ? error.message : String(error) };
+      }
+      out = {
+        ...out,
+        stdout: `${out.stdout}\n--- diagnostics after ${step.id} failed\n${diagnostics.stdout}${diagnostics.stderr}`,
+      };
+    }
     const report: StepReport = {
       id: step.id,
       title: step.title,

@@ -24,10 +24,28 @@ export interface Scenario {
   replicas: number;
   /** Lower-case letters and digits; keeps probe pod names of concurrent runs apart. */
   runId: string;
-  timeouts: { rolloutSeconds: number; podSeconds: number; loadSeconds: number };
+  /** controlSeconds: how long a positive control (a target that must answer) is retried. */
+  timeouts: { rolloutSeconds: number; podSeconds: number; loadSeconds: number; controlSeconds: number };
+  /** The cluster server's log file as the step shell sees it (k3s), tailed when a setup step fails. */
+  serverLog?: string;
+  /**
+   * A stand-in GPU host outside the cluster (k3s: a Dagger service bound to the k3s container and to
+   * the tool box as `alias`). The cluster resolves it as `name`, a LAN-style DNS name served by a
+   * CoreDNS zone the checks add, as a home router's DNS would; the checks then point the chart at it.
+   */
+  outsideGpu?: { alias: string; name: string };
 }
 
 export const STANDIN_NAME = 'gpu-standin';
+
+/**
+ * How long a positive control (a target that must be reachable) is retried before it counts as failed:
+ * k3s's kube-router admits a new pod's address a moment after the kubelet reports it.
+ */
+export const CONTROL_RETRY_SECONDS = 30;
+
+/** The outside-GPU variant of the k3s run: the Dagger service's alias, and the LAN-style name pods use. */
+export const OUTSIDE_GPU = { alias: 'gpu-outside', name: 'gpu-host.lan.test' } as const;
 
 /**
  * Labels of every probe, client and load pod the checks start (all namespaces alike). In the ingress
@@ -54,7 +72,7 @@ export function defaultScenario(
     gpuPort: CONTRACT.gpuPort,
     relayPort: CONTRACT.relayPort,
     replicas: 2,
-    timeouts: { rolloutSeconds: 240, podSeconds: 120, loadSeconds: 90 },
+    timeouts: { rolloutSeconds: 240, podSeconds: 120, loadSeconds: 90, controlSeconds: CONTROL_RETRY_SECONDS },
     ...overrides,
   };
   validateScenario(scenario);
@@ -78,6 +96,15 @@ export function validateScenario(s: Scenario): void {
   if (!/^[a-z0-9]{1,12}$/.test(s.runId))
     throw new Error(`e2e scenario: runId ${JSON.stringify(s.runId)} must be 1-12 lower-case letters or digits`);
   if (s.replicas < 2) throw new Error('e2e scenario: replicas must be at least 2 so a rolling restart can keep serving');
+  if (s.outsideGpu) {
+    if (!DNS_LABEL.test(s.outsideGpu.alias))
+      throw new Error(`e2e scenario: outsideGpu.alias ${JSON.stringify(s.outsideGpu.alias)} is not a DNS label`);
+    const labels = s.outsideGpu.name.split('.');
+    if (labels.length < 2 || !labels.every((label) => DNS_LABEL.test(label)) || s.outsideGpu.name.endsWith('.cluster.local'))
+      throw new Error(
+        `e2e scenario: outsideGpu.name ${JSON.stringify(s.outsideGpu.name)} is not a DNS name outside the cluster domain`,
+      );
+  }
   for (const [name, port] of [
     ['gpuPort', s.gpuPort],
     ['relayPort', s.relayPort],

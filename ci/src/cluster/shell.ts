@@ -17,13 +17,35 @@ export function shExports(vars: Record<string, string | number>): string {
 }
 
 /**
- * Runs inside probe pods and ephemeral containers (busybox). `probe NAME URL` prints
- * `PROBE name=NAME rc=N` and then wget's output, each line prefixed with "  | ".
+ * Runs inside probe pods and ephemeral containers (busybox).
+ *
+ * `probe NAME URL` asks once and prints `PROBE name=NAME rc=N tries=1`, then wget's output, each line
+ * prefixed with "  | "; it returns wget's exit code. Negative probes (must be blocked) use it, and only
+ * after their positive control passed.
+ *
+ * `probe_until NAME URL SECONDS` asks until the answer is a success or SECONDS have passed, and prints
+ * the last attempt the same way with its number of tries. Positive controls use it: k3s's kube-router
+ * admits a new pod's address only after the kubelet has reported it, and until then the target's chain
+ * rejects the connection at once ("connection refused"), which would read as "blocked".
  */
 export const IN_POD_PROBE = `probe() {
   out=$(wget -q -O- -T 5 "$2" 2>&1); rc=$?
-  printf 'PROBE name=%s rc=%s\\n' "$1" "$rc"
+  printf 'PROBE name=%s rc=%s tries=1\\n' "$1" "$rc"
   printf '%s\\n' "$out" | head -n 20 | sed 's/^/  | /'
+  return "$rc"
+}
+probe_until() {
+  _until=$(( $(date +%s) + $3 )); _tries=0
+  while :; do
+    _tries=$((_tries + 1))
+    out=$(wget -q -O- -T 5 "$2" 2>&1); rc=$?
+    [ "$rc" -eq 0 ] && break
+    [ "$(date +%s)" -ge "$_until" ] && break
+    sleep 1
+  done
+  printf 'PROBE name=%s rc=%s tries=%s\\n' "$1" "$rc" "$_tries"
+  printf '%s\\n' "$out" | head -n 20 | sed 's/^/  | /'
+  return "$rc"
 }
 `;
 
@@ -51,6 +73,33 @@ wait_pod_running() {
   done
 }
 
+# wait_pod_ip NAMESPACE POD: returns non-zero unless the pod is Running with an IP within $POD_TIMEOUT seconds.
+wait_pod_ip() {
+  _waited=0
+  until [ "$(kubectl -n "$1" get pod "$2" -o jsonpath='{.status.phase} {.status.podIP}' 2>/dev/null | grep -c '^Running [0-9a-fA-F]')" = 1 ]; do
+    [ "$_waited" -ge "$POD_TIMEOUT" ] && return 1
+    sleep 1; _waited=$((_waited + 1))
+  done
+}
+
+# client_pod NAMESPACE NAME: a busybox pod that only sleeps, Running and with an IP, so probes run in
+# it with kubectl exec after the pod's address is known. Prints POD_PHASE=...; non-zero when it never ran.
+client_pod() {
+  kubectl -n "$1" delete pod "$2" --ignore-not-found --wait=true >/dev/null 2>&1 || true
+  if ! kubectl -n "$1" run "$2" --image="$PROBE_IMAGE" --image-pull-policy=IfNotPresent --restart=Never \\
+    --labels=${Object.entries(PROBE_POD_LABELS)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(',')} --command -- sleep 3600 >/dev/null; then
+    echo "POD_PHASE=CreateFailed"; return 1
+  fi
+  if ! wait_pod_ip "$1" "$2"; then
+    echo "POD_PHASE=Timeout($(kubectl -n "$1" get pod "$2" -o jsonpath='{.status.phase}' 2>/dev/null || true))"
+    kubectl -n "$1" describe pod "$2" 2>&1 | tail -n 15 || true
+    return 1
+  fi
+  echo "POD_PHASE=Running"
+}
+
 # start_pod NAMESPACE NAME SCRIPT: a one-off busybox pod running SCRIPT.
 start_pod() {
   kubectl -n "$1" delete pod "$2" --ignore-not-found --wait=true >/dev/null 2>&1 || true
@@ -68,9 +117,13 @@ finish_pod() {
   kubectl -n "$1" delete pod "$2" --ignore-not-found --wait=false >/dev/null 2>&1 || true
 }
 
-# probe_pod NAMESPACE NAME SCRIPT: start_pod + finish_pod.
+# probe_pod NAMESPACE NAME SCRIPT: client_pod, SCRIPT run in it by kubectl exec, the pod deleted.
 probe_pod() {
-  if start_pod "$1" "$2" "$3"; then finish_pod "$1" "$2"; else echo "POD_PHASE=CreateFailed"; fi
+  if client_pod "$1" "$2"; then
+    kubectl -n "$1" exec "$2" -- sh -c "$3" 2>&1
+    echo "EXEC_EXIT=$?"
+  fi
+  kubectl -n "$1" delete pod "$2" --ignore-not-found --wait=false >/dev/null 2>&1 || true
 }
 
 # relay_selector: the Deployment's own pod selector as a kubectl label selector.

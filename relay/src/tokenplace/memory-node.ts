@@ -1,4 +1,5 @@
 /** A node as the in-memory store holds it, and the small checks on it both halves of the store use. */
+import type { Envelope } from './envelope.ts';
 import type { NodeRecord, Work } from './store.ts';
 
 export interface InFlight {
@@ -25,4 +26,9 @@ export function activeInFlight(state: NodeState, now: number): number {
   let count = 0;
   for (const entry of state.inFlight.values()) if (entry.leaseUntil > now) count++;
   return count;
+}
+
+/** What an envelope costs to hold: its ciphertext fields dominate, everything else is bounded. */
+export function sizeOf(envelope: Envelope): number {
+  return envelope.ciphertext.length + envelope.cipherkey.length + envelope.iv.length + envelope.client_public_key.length + 256;
 }

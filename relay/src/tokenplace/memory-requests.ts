@@ -4,7 +4,7 @@
  * methods are synchronous, so each runs as one atomic transition on the single JS thread.
  */
 import type { Envelope } from './envelope.ts';
-import { activeInFlight, type NodeState, sameDigest } from './memory-node.ts';
+import { activeInFlight, type NodeState, sameDigest, sizeOf } from './memory-node.ts';
 import type {
   CancelResult,
   ClaimResult,
@@ -28,6 +28,7 @@ interface Tombstone {
 
 export interface RequestBookOptions {
   terminalTtlMs: number;
+  maxStoredBytes: number;
   tombstoneTtlMs: number;
   observer: StoreObserver;
   /** Capacity changed or work arrived for a node: wake its polls. */
@@ -40,6 +41,8 @@ const tombstoneKey = (nodeKey: string, requestId: string) => `${nodeKey}\0${requ
 export class RequestBook {
   /** Every request queued or in flight, by client and request id. */
   readonly #live = new Map<string, { work: Work; state: 'queued' | 'in_flight' }>();
+  /** Size of every envelope held (requests and unretrieved answers), bounding the relay's memory. */
+  #storedBytes = 0;
   readonly #responses = new Map<string, { envelope: Envelope; expiresAt: number }>();
   readonly #progress = new Map<string, Json>();
   readonly #terminal = new Map<string, { status: TerminalStatus; reason: string; expiresAt: number }>();
@@ -61,6 +64,8 @@ export class RequestBook {
     if (live !== undefined) return { ok: true, deadline: live.work.deadline, duplicate: true };
     if (this.#terminal.has(key) || this.#responses.has(key) || this.#completed.has(key)) return { ok: false, reason: 'finished' };
     if (node.queue.length >= maxQueueDepth) return { ok: false, reason: 'queue_full' };
+    if (this.#storedBytes + sizeOf(work.envelope) > this.#options.maxStoredBytes) return { ok: false, reason: 'storage_full' };
+    this.#storedBytes += sizeOf(work.envelope);
     node.queue.push(work);
     this.#live.set(key, { work, state: 'queued' });
     this.#options.notify(work.nodeKey);
@@ -167,6 +172,7 @@ export class RequestBook {
     this.#progress.delete(key);
     this.#completed.set(key, now + this.#options.terminalTtlMs);
     this.#responses.set(key, { envelope, expiresAt: now + this.#options.terminalTtlMs });
+    this.#storedBytes += sizeOf(envelope);
     this.#options.observer.terminal?.('completed', 'completed');
     return { kind: 'stored' };
   }
@@ -215,7 +221,7 @@ export class RequestBook {
     if (requestId === undefined) {
       for (const [key, stored] of this.#responses) {
         if (stored.envelope.client_public_key !== clientKey) continue;
-        this.#responses.delete(key);
+        this.#dropResponse(key);
         return { kind: 'response', envelope: stored.envelope };
       }
       return { kind: 'unknown' };
@@ -223,12 +229,12 @@ export class RequestBook {
     const key = requestKey(clientKey, requestId);
     const terminal = this.#terminal.get(key);
     if (terminal !== undefined) {
-      this.#responses.delete(key);
+      this.#dropResponse(key);
       return { kind: 'terminal', status: terminal.status, reason: terminal.reason };
     }
     const stored = this.#responses.get(key);
     if (stored !== undefined) {
-      this.#responses.delete(key);
+      this.#dropResponse(key);
       return { kind: 'response', envelope: stored.envelope };
     }
     const live = this.#live.get(key);
@@ -255,22 +261,31 @@ export class RequestBook {
     }
     for (const [key, entry] of this.#terminal) if (entry.expiresAt <= now) this.#terminal.delete(key);
     for (const [key, expiresAt] of this.#completed) if (expiresAt <= now) this.#completed.delete(key);
-    for (const [key, entry] of this.#responses) if (entry.expiresAt <= now) this.#responses.delete(key);
+    for (const [key, entry] of this.#responses) if (entry.expiresAt <= now) this.#dropResponse(key);
     for (const [key, entry] of this.#tombstones) if (entry.expiresAt <= now) this.#tombstones.delete(key);
   }
 
-  counts(): { live: number; responses: number; terminal: number; tombstones: number } {
+  counts(): { live: number; responses: number; terminal: number; tombstones: number; storedBytes: number } {
     return {
       live: this.#live.size,
       responses: this.#responses.size,
       terminal: this.#terminal.size,
       tombstones: this.#tombstones.size,
+      storedBytes: this.#storedBytes,
     };
+  }
+
+  #dropResponse(key: string): void {
+    const stored = this.#responses.get(key);
+    if (stored === undefined) return;
+    this.#responses.delete(key);
+    this.#storedBytes -= sizeOf(stored.envelope);
   }
 
   /** Removes a live request from its node's queue or in-flight set and frees its capacity. */
   #detach(work: Work): void {
-    this.#live.delete(requestKey(work.clientKey, work.requestId));
+    if (!this.#live.delete(requestKey(work.clientKey, work.requestId))) return;
+    this.#storedBytes -= sizeOf(work.envelope);
     const node = this.#nodes.get(work.nodeKey);
     if (node === undefined) return;
     const index = node.queue.indexOf(work);

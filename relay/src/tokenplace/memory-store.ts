@@ -23,6 +23,8 @@ import type { Json, TerminalStatus } from './wire.ts';
 
 export interface MemoryStoreOptions {
   maxNodes: number;
+  /** Ciphertext held at most, in characters of its base64 text; enqueue refuses beyond it. */
+  maxStoredBytes: number;
   terminalTtlMs: number;
   tombstoneTtlMs: number;
   clock: Clock;
@@ -35,6 +37,7 @@ export interface MemoryStoreOptions {
 export function memoryStoreFor(config: TokenPlaceConfig, clock: Clock, observer?: StoreObserver): MemoryStore {
   return new MemoryStore({
     maxNodes: config.maxNodes,
+    maxStoredBytes: config.maxStoredBytes,
     terminalTtlMs: config.terminalTtlSeconds * 1000,
     tombstoneTtlMs: config.tombstoneTtlSeconds * 1000,
     clock,
@@ -59,6 +62,7 @@ export class MemoryStore implements TokenPlaceStore {
     this.#observer = options.observer ?? {};
     this.#requests = new RequestBook(this.#nodes, {
       terminalTtlMs: options.terminalTtlMs,
+      maxStoredBytes: options.maxStoredBytes,
       tombstoneTtlMs: options.tombstoneTtlMs,
       observer: this.#observer,
       notify: (nodeKey) => this.#notify(nodeKey),

@@ -63,6 +63,11 @@ export const TOKENPLACE_SETTINGS = {
     fallback: 256,
     describe: 'token.place compute nodes registered at most; a new node beyond that gets 503.',
   },
+  maxStoredBytes: {
+    name: 'TOKENPLACE_RELAY_MAX_STORED_BYTES',
+    fallback: 64 * 1024 * 1024,
+    describe: 'Ciphertext the relay holds at most (queued, in-flight and unretrieved); beyond it, /requests answers 503.',
+  },
   publicRateLimit: {
     name: 'API_RATE_LIMIT',
     fallback: '60/hour',
@@ -106,6 +111,7 @@ export interface TokenPlaceConfig {
   terminalTtlSeconds: number;
   maxEnvelopeBytes: number;
   maxNodes: number;
+  maxStoredBytes: number;
   publicRateLimits: RateLimitRule[];
   controlPlaneIpRateLimit: RateLimitRule | undefined;
   trustedProxies: readonly CidrRange[];
@@ -165,6 +171,7 @@ export function loadTokenPlaceConfig(env: Env, singleServerToken: string | undef
     terminalTtlSeconds: seconds(env, s.terminalTtlSeconds, 1, 86_400),
     maxEnvelopeBytes: integer(env, s.maxEnvelopeBytes, 1024, 64 * 1024 * 1024),
     maxNodes: integer(env, s.maxNodes, 1, 100_000),
+    maxStoredBytes: integer(env, s.maxStoredBytes, 64 * 1024, Number.MAX_SAFE_INTEGER),
     publicRateLimits: [hourly, daily].filter((rule): rule is RateLimitRule => rule !== undefined),
     controlPlaneIpRateLimit: rateLimit(env, s.controlPlaneIpRateLimit),
     trustedProxies: trustedProxies(env),

@@ -52,7 +52,7 @@ export type Selection =
 export type RegisterResult = { ok: true; created: boolean } | { ok: false; reason: 'full' };
 export type EnqueueResult =
   | { ok: true; deadline: number; duplicate: boolean }
-  | { ok: false; reason: 'unknown_node' | 'queue_full' | 'finished' };
+  | { ok: false; reason: 'unknown_node' | 'queue_full' | 'finished' | 'storage_full' };
 export type ClaimResult = { kind: 'work'; work: Work } | { kind: 'none' } | { kind: 'unknown_node' };
 export type ControlResult =
   | { kind: 'forbidden' }

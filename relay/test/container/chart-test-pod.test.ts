@@ -27,6 +27,8 @@ describe("the chart's helm test pod as a docker run", () => {
       'no-new-privileges',
       '--env',
       'RELAY_URL=http://relay:5010',
+      '--env',
+      'RETRY_SECONDS=30',
       '--entrypoint',
       '/nodejs/bin/node',
     ]);

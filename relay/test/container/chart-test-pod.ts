@@ -5,7 +5,7 @@
  * capabilities and no privilege gain.
  */
 import { findHelm } from '../../../chart/tests/helm-binary.ts';
-import { findOne, type K8sObject, REQUIRED_VALUES, renderObjects } from '../../../chart/tests/render.ts';
+import { findOne, HTTP_UPSTREAM_VALUES, type K8sObject, renderObjects } from '../../../chart/tests/render.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed manifests.
 type Any = any;
@@ -21,7 +21,7 @@ export function splitImageTag(image: string): [string, string] {
 export async function renderTestPod(image: string): Promise<K8sObject> {
   const [repository, tag] = splitImageTag(image);
   const objects = await renderObjects(await findHelm(4), {
-    values: [REQUIRED_VALUES, { image: { repository, tag } }],
+    values: [HTTP_UPSTREAM_VALUES, { image: { repository, tag } }],
   });
   return findOne(objects, 'Pod');
 }

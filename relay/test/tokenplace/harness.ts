@@ -79,6 +79,7 @@ export function harness(env: Record<string, string> = {}, options: { rateLimiter
   const store = new MemoryStore({
     observer: tokenPlaceObserver(metrics),
     maxNodes: tp.maxNodes,
+    maxStoredBytes: tp.maxStoredBytes,
     terminalTtlMs: tp.terminalTtlSeconds * 1000,
     tombstoneTtlMs: tp.tombstoneTtlSeconds * 1000,
     clock,

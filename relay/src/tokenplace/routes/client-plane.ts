@@ -131,8 +131,13 @@ export function createClientPlane(ctx: RouteContext): Record<'next' | 'requests'
     );
     if (!result.ok) {
       if (result.reason === 'unknown_node') return notFoundNode(ctx);
-      if (result.reason === 'finished')
+      if (result.reason === 'finished') {
         return wire.error(409, 'This request_id was already answered, cancelled or expired; use a new one.', 409);
+      }
+      if (result.reason === 'storage_full') {
+        const message = 'The relay holds as much ciphertext as its memory budget allows. Retry with backoff.';
+        return wire.error(503, message, 'relay_storage_full', {}, { 'retry-after': '5' });
+      }
       return wire.error(
         503,
         "The selected compute node's queue is full. Retry with backoff.",

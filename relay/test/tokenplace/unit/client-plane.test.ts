@@ -168,6 +168,20 @@ describe('POST /api/v1/relay/requests', () => {
     expect(full.body.error.code).toBe('no_available_capacity');
   });
 
+  it('bounds the ciphertext held in memory: beyond TOKENPLACE_RELAY_MAX_STORED_BYTES, 503 relay_storage_full', async () => {
+    const h = harness({ TOKENPLACE_RELAY_MAX_STORED_BYTES: String(100 * 1024) });
+    await h.register('k', { ...(await import('../harness.ts')).capabilities({ max_concurrency: 4 }) });
+    const big = { chat_history: 'x'.repeat(40 * 1024) };
+    expect((await h.enqueue('k', 'c', 'r1', big)).status).toBe(200);
+    expect((await h.enqueue('k', 'c', 'r2', big)).status).toBe(200);
+    const full = await h.enqueue('k', 'c', 'r3', big);
+    expect(full).toMatchObject({ status: 503, body: { error: { code: 'relay_storage_full' } } });
+    await h.poll('k');
+    await h.respond('c', 'r1');
+    await h.retrieve('c', 'r1');
+    expect((await h.enqueue('k', 'c', 'r3', big)).status).toBe(200);
+  });
+
   it('answers 503 with Retry-After while the relay drains', async () => {
     const h = harness();
     await h.register('k');

@@ -133,7 +133,7 @@ describe('routes of the protocol', () => {
     h.clock.advance(11_000);
     await h.register('k');
     await h.store.sweep(h.clock.now());
-    expect(h.store.sizes()).toEqual({ nodes: 1, waiters: 0, live: 0, responses: 0, terminal: 0, tombstones: 0 });
+    expect(h.store.sizes()).toEqual({ nodes: 1, waiters: 0, live: 0, responses: 0, terminal: 0, tombstones: 0, storedBytes: 0 });
   });
 
   it('exports node counts, queued and in-flight work, and how requests ended on /metrics', async () => {
