@@ -9,6 +9,7 @@ import {
   type UpstreamRequest,
   type UpstreamResponse,
 } from '../src/upstream.ts';
+import { FORBIDDEN_ADDRESS, guardedLookup } from './guarded-lookup.ts';
 
 export interface UndiciUpstreamOptions {
   connectTimeoutMs: number;
@@ -17,7 +18,15 @@ export interface UndiciUpstreamOptions {
   idleTimeoutMs: number;
 }
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+const CONNECT_CODES = new Set([
+  FORBIDDEN_ADDRESS,
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
 
@@ -145,7 +154,7 @@ export interface UndiciUpstream {
 
 export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpstream {
   const agent = new Agent({
-    connect: { timeout: options.connectTimeoutMs },
+    connect: { timeout: options.connectTimeoutMs, lookup: guardedLookup },
     headersTimeout: options.headersTimeoutMs,
     bodyTimeout: options.idleTimeoutMs,
     keepAliveTimeout: 4_000,

@@ -80,6 +80,9 @@ function parseUpstreamUrl(name: string, value: string): URL {
   if (url.search || url.hash) {
     throw new ConfigError(name, 'must not have a query string or fragment');
   }
+  if (url.port === '0') {
+    throw new ConfigError(name, 'port 0 is not a port anything listens on');
+  }
   return url;
 }
 

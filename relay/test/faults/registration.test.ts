@@ -88,7 +88,7 @@ describe('registration faults', () => {
     ['a public address', 'http://8.8.8.8:8000', 'is not inside any CIDR of TOKENPLACE_RELAY_ALLOWED_UPSTREAMS'],
     ['a private address outside the list', 'http://10.0.0.7:8000', 'is not inside any CIDR'],
     ['a host name not on the list', 'http://gpu.example.org:8000', 'is not a host name listed'],
-    ['the metadata address', 'http://169.254.169.254/latest', 'is not inside any CIDR'],
+    ['the metadata address', 'http://169.254.169.254/latest', 'is never allowed'],
     ['a non-http scheme', 'file:///etc/passwd', 'absolute http:// or https:// URL'],
   ])('a disallowed URL (%s) gets 400 with the reason; nothing is contacted', async (_, url, reason) => {
     const res = await post({ url });
