@@ -107,7 +107,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
   for (const reason of ['queue_full', 'queue_timeout']) rejections.inc({ reason }, 0);
   const ejections = new Counter({
     name: `${PREFIX}upstream_ejections_total`,
-    help: 'Pool members ejected after consecutive connect failures, by kind of member.',
+    help: 'Pool members ejected after consecutive failures (refused, TLS, reset before answering), by kind of member.',
     labelNames: ['member'] as const,
     registers: [registry],
   });

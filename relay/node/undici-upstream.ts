@@ -30,6 +30,17 @@ const CONNECT_CODES = new Set([
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
 
+/** The TLS handshake failed (wrong protocol, bad certificate): like a refused connection, nothing reached the host. */
+function isTlsFailure(code: string, message: string): boolean {
+  return (
+    code.startsWith('ERR_SSL_') ||
+    code.startsWith('ERR_TLS_') ||
+    code.includes('CERT') ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    message.includes('before secure TLS connection was established')
+  );
+}
+
 function errorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string') return code;
@@ -44,13 +55,14 @@ function isParserError(err: unknown): boolean {
   return cause !== undefined && cause !== err && isParserError(cause);
 }
 
-export function classifyUndiciError(err: unknown, aborted: boolean): UpstreamError {
+/** beforeResponse: no response byte had arrived (a reset then says the host is broken, not that an answer was cut). */
+export function classifyUndiciError(err: unknown, aborted: boolean, beforeResponse = false): UpstreamError {
   if (err instanceof UpstreamError) return err;
   const code = errorCode(err) ?? '';
   const message = err instanceof Error ? err.message : String(err);
   let kind: UpstreamErrorKind;
   if (aborted || code === 'UND_ERR_ABORTED' || code === 'UND_ERR_ABORT' || code === 'ABORT_ERR') kind = 'aborted';
-  else if (CONNECT_CODES.has(code)) kind = 'connect';
+  else if (CONNECT_CODES.has(code) || isTlsFailure(code, message)) kind = 'connect';
   else if (code === 'EMFILE' || code === 'ENFILE') kind = 'overloaded';
   else if (TIMEOUT_CODES.has(code)) kind = 'timeout';
   else if (RESET_CODES.has(code)) kind = 'reset';
@@ -65,6 +77,7 @@ export function classifyUndiciError(err: unknown, aborted: boolean): UpstreamErr
   return new UpstreamError(kind, code ? `${code}: ${message}` : message, {
     cause: err,
     connectFailed: kind === 'connect' || code === 'UND_ERR_CONNECT_TIMEOUT',
+    resetBeforeResponse: kind === 'reset' && beforeResponse,
   });
 }
 
@@ -248,7 +261,7 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
         },
         onResponseError(_ctrl, err) {
           endExchange();
-          const failure = classifyUndiciError(err, signal.aborted);
+          const failure = classifyUndiciError(err, signal.aborted, !settled);
           if (!settled) {
             settled = true;
             signal.removeEventListener('abort', onAbort);

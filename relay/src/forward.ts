@@ -172,8 +172,9 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
           void err.exchangeEnded.then(() => release(held));
           return fail(CLIENT_CLOSED, 'client_closed_request', 'The client closed the request.', `aborted: ${err.message}`);
         }
-        // Frees the slot; an idempotent request that could not connect gets one more member.
-        const next = guards.failed(member, err, request.method, attempt);
+        // Frees the slot; a replayable request that found the member broken gets one more member.
+        const replayable = body === null && (request.method === 'GET' || request.method === 'HEAD');
+        const next = guards.failed(member, err, replayable, attempt);
         if (next !== undefined) {
           member = next;
           continue;

@@ -44,11 +44,12 @@ export interface Guards {
   /** The HTTP answer to a request admission control turned away. */
   refusal(rejection: AdmissionRejection): Refusal;
   /**
-   * The upstream call on member failed: frees its slot, counts a connect failure for passive
-   * health, and returns another member when the request may be retried there (GET/HEAD whose
-   * first attempt could not connect: nothing was sent, no response byte received).
+   * The upstream call on member failed: frees its slot, counts a failure for passive health
+   * (refused, unreachable, TLS handshake failed, connection reset before any response byte), and
+   * returns another member when the request may be retried there: a replayable request (GET or
+   * HEAD without a body) on its first attempt, with nothing sent to its client yet.
    */
-  failed(member: PoolMember, err: unknown, method: string, attempt: number): PoolMember | undefined;
+  failed(member: PoolMember, err: unknown, replayable: boolean, attempt: number): PoolMember | undefined;
 }
 
 export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
@@ -64,7 +65,7 @@ export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
       metrics.upstreamEjected(member.isStatic ? 'static' : 'registered');
       log.warn(
         { member: member.id, upstream: member.publicUrl, failures: member.consecutiveFailures, backoffMs },
-        'upstream ejected after consecutive connect failures',
+        'upstream ejected after consecutive failures (refused, TLS, reset before answering)',
       );
     },
   });
@@ -127,13 +128,12 @@ export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
     refusal(rejection) {
       return { ...refusals[rejection.reason], headers: { 'retry-after': String(rejection.retryAfterSeconds) } };
     },
-    failed(member, err, method, attempt) {
-      const connectFailed = err instanceof UpstreamError && err.connectFailed;
+    failed(member, err, replayable, attempt) {
+      const broken = err instanceof UpstreamError && (err.connectFailed || err.resetBeforeResponse);
       // Health first, so a freed slot is not handed to a waiter on a member about to be ejected.
-      if (connectFailed) pool.connectFailed(member);
+      if (broken) pool.connectFailed(member);
       admission.release(member);
-      if (!connectFailed) return undefined;
-      if (attempt > 1 || (method !== 'GET' && method !== 'HEAD')) return undefined;
+      if (!broken || !replayable || attempt > 1) return undefined;
       return pool.acquire(member);
     },
   };

@@ -51,7 +51,7 @@ export interface RelayMetrics extends TokenPlaceMetrics {
   /** A request left the queue: admitted, timed out, or its client went away. */
   queueWaited(seconds: number, outcome: WaitOutcome): void;
   admissionRejected(reason: Exclude<RejectionReason, 'client_closed'>): void;
-  /** A pool member was ejected after consecutive connect failures. */
+  /** A pool member was ejected after consecutive failures (refused, TLS, reset before answering). */
   upstreamEjected(member: 'static' | 'registered'): void;
   /** The runtime refused a client connection because the connection cap was reached. */
   connectionRefused(): void;

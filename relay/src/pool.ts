@@ -166,7 +166,7 @@ export class UpstreamPool {
     }
   }
 
-  /** The member could not be connected to (refused, unreachable, connect timeout). */
+  /** The member failed before answering: refused, unreachable, connect timeout, TLS handshake failed, or reset. */
   connectFailed(member: PoolMember): void {
     member.consecutiveFailures++;
     if (member.consecutiveFailures < this.#options.ejectAfterFailures || member.removed) return;

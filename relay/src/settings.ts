@@ -97,7 +97,8 @@ export const SETTINGS = {
   ejectAfterFailures: {
     name: 'TOKENPLACE_RELAY_UPSTREAM_EJECT_AFTER',
     fallback: 3,
-    describe: 'Consecutive connect failures after which a pool member is ejected (passive health).',
+    describe:
+      'Consecutive failures (refused, unreachable, TLS handshake, reset before answering) after which a pool member is ejected (passive health).',
   },
   ejectBackoffMs: {
     name: 'TOKENPLACE_RELAY_UPSTREAM_EJECT_BACKOFF_MS',

@@ -51,17 +51,20 @@ export class UpstreamError extends Error {
   readonly kind: UpstreamErrorKind;
   /** No connection could be opened (refused, unreachable, connect timeout): nothing reached the upstream. */
   readonly connectFailed: boolean;
+  /** The connection broke before any response byte arrived: counts against the member's health. */
+  readonly resetBeforeResponse: boolean;
   /** Set when the client left before the answer but the upstream exchange goes on; settles when it ends. */
   readonly exchangeEnded: Promise<void> | undefined;
   constructor(
     kind: UpstreamErrorKind,
     message: string,
-    options?: { cause?: unknown; connectFailed?: boolean; exchangeEnded?: Promise<void> },
+    options?: { cause?: unknown; connectFailed?: boolean; resetBeforeResponse?: boolean; exchangeEnded?: Promise<void> },
   ) {
     super(message, options);
     this.name = 'UpstreamError';
     this.kind = kind;
     this.connectFailed = options?.connectFailed ?? kind === 'connect';
+    this.resetBeforeResponse = options?.resetBeforeResponse ?? false;
     this.exchangeEnded = options?.exchangeEnded;
   }
 }
