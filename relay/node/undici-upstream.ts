@@ -85,8 +85,8 @@ export function classifyUndiciError(err: unknown, aborted: boolean, beforeRespon
  * The request body handed to undici. A body backed by a Node stream (what @whatwg-node/server
  * gives for an incoming request) is passed as that stream, skipping a web-stream round trip.
  */
-function nodeBody(body: UpstreamRequest['body']): Readable | null {
-  if (body === null) return null;
+function nodeBody(body: UpstreamRequest['body']): Readable | Uint8Array | null {
+  if (body === null || body instanceof Uint8Array) return body;
   const backing = (body as { readable?: unknown }).readable;
   if (backing instanceof Readable) return backing;
   return Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>);

@@ -49,6 +49,8 @@ export interface RelayConfig {
   clientHeadersTimeoutMs: number;
   /** Time a client has to send the whole request, head and body. */
   clientRequestTimeoutMs: number;
+  /** Longest silence in a streamed (over PREREAD_BYTES) request body once admitted. */
+  clientBodyIdleTimeoutMs: number;
   /** Open client connections at most; undefined: the runtime derives it from the open-file limit. */
   maxConnections: number | undefined;
   /** Undefined when CORS is off (no origins configured). */
@@ -162,6 +164,7 @@ export function loadConfig(env: Env): RelayConfig {
     ejectAfterFailures: integer(env, SETTINGS.ejectAfterFailures, 1, 1000),
     ejectBackoffMs: timeoutMs(env, SETTINGS.ejectBackoffMs),
     ...clientTimeouts(env),
+    clientBodyIdleTimeoutMs: timeoutMs(env, SETTINGS.clientBodyIdleTimeoutMs),
     maxConnections: maxConnections(env),
     cors: cors(env),
     metricsToken: raw(env, SETTINGS.metricsToken.name),

@@ -4,6 +4,7 @@
  */
 import { AdmissionRejection } from './admission.ts';
 import { BodyTooLargeError, limitBody } from './body-limit.ts';
+import { type GuardedBody, guardBodyProgress, PREREAD_BYTES, prereadBody } from './body-read.ts';
 import type { RelayConfig } from './config.ts';
 import type { Guards } from './guards.ts';
 import { downstreamResponseHeaders, type HeaderRecord, upstreamRequestHeaders } from './headers.ts';
@@ -12,7 +13,7 @@ import type { PoolMember } from './pool.ts';
 import { requestIdFor } from './request-id.ts';
 import { errorResponse, type ResponseClass } from './responses.ts';
 import { upstreamTarget } from './target.ts';
-import { type UpstreamClient, UpstreamError, type UpstreamErrorKind } from './upstream.ts';
+import { type UpstreamClient, UpstreamError, type UpstreamErrorKind, type UpstreamRequest } from './upstream.ts';
 
 /** Facts about the connection that only the hosting runtime knows. */
 export interface RelayContext {
@@ -109,20 +110,33 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
       return errorResponse(ResponseCtor, status, code, message, { ...idHeader, ...extra });
     };
 
-    let body: ReadableStream<Uint8Array> | null = null;
+    const tooLarge = () =>
+      fail(413, 'payload_too_large', `The request body exceeds ${config.maxBodyBytes} bytes.`, 'body_too_large', {
+        connection: 'close',
+      });
+    let body: UpstreamRequest['body'] = null;
     let limited: ReturnType<typeof limitBody> | undefined;
+    let guarded: GuardedBody | undefined;
     if (declaresBody(request)) {
       const declared = request.headers.get('content-length');
+      let source = request.body as ReadableStream<Uint8Array>;
       if (declared !== null && !request.headers.has('transfer-encoding')) {
-        if (Number(declared) > config.maxBodyBytes) {
-          return fail(413, 'payload_too_large', `The request body exceeds ${config.maxBodyBytes} bytes.`, 'body_too_large', {
-            connection: 'close',
-          });
-        }
-        body = request.body;
+        if (Number(declared) > config.maxBodyBytes) return tooLarge();
       } else {
-        limited = limitBody(request.body as ReadableStream<Uint8Array>, config.maxBodyBytes);
-        body = limited.stream;
+        limited = limitBody(source, config.maxBodyBytes);
+        source = limited.stream;
+      }
+      // Before admission: a small body is read whole, so a trickling client holds no slot.
+      try {
+        const read = await prereadBody(source, PREREAD_BYTES);
+        if (read instanceof Uint8Array) body = read;
+        else {
+          guarded = guardBodyProgress(read, config.clientBodyIdleTimeoutMs);
+          body = guarded.stream;
+        }
+      } catch (err) {
+        if (limited?.exceeded || err instanceof BodyTooLargeError) return tooLarge();
+        return fail(CLIENT_CLOSED, 'client_closed_request', 'The client closed the request.', `aborted: ${String(err)}`);
       }
     }
 
@@ -179,8 +193,9 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
           member = next;
           continue;
         }
-        if (limited?.exceeded || err instanceof BodyTooLargeError) {
-          return fail(413, 'payload_too_large', `The request body exceeds ${config.maxBodyBytes} bytes.`, 'body_too_large', {
+        if (limited?.exceeded || err instanceof BodyTooLargeError) return tooLarge();
+        if (guarded?.stalled) {
+          return fail(408, 'body_timeout', 'The request body stopped arriving.', `body stalled: ${String(err)}`, {
             connection: 'close',
           });
         }

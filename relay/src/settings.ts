@@ -115,6 +115,12 @@ export const SETTINGS = {
     fallback: 60000,
     describe: 'Time a client has to send its whole request, body included; then 408. At least the headers timeout.',
   },
+  clientBodyIdleTimeoutMs: {
+    name: 'TOKENPLACE_RELAY_CLIENT_BODY_IDLE_TIMEOUT_MS',
+    fallback: 10000,
+    describe:
+      'Longest silence in a request body over 64 KiB once it holds a slot (smaller bodies are read before admission); then 408 and the slot is freed.',
+  },
   maxConnections: {
     name: 'TOKENPLACE_RELAY_MAX_CONNECTIONS',
     fallback: 'derived from the open-file limit',

@@ -9,8 +9,8 @@ export interface UpstreamRequest {
   target: UpstreamTarget;
   method: string;
   headers: HeaderRecord;
-  /** Streamed to the upstream as it is read; null when the request has no body. */
-  body: ReadableStream<Uint8Array> | null;
+  /** Streamed to the upstream as it is read, or whole when it was read before admission; null when there is none. */
+  body: ReadableStream<Uint8Array> | Uint8Array | null;
   /**
    * Aborted when the client goes away. The upstream exchange is not cut then: the GPU host is
    * still working, so its answer is read and discarded (bounded by the upstream timeouts).

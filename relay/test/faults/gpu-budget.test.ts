@@ -190,4 +190,73 @@ describe('the GPU budget', () => {
       await other.close();
     }
   });
+
+  it('clients that trickle a small body hold no slot: the GPU host never sees them and others are served at once', async () => {
+    upstream = await startUpstream();
+    const relay = await startRelay({
+      TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url,
+      TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY: '2',
+      TOKENPLACE_RELAY_QUEUE_TIMEOUT_MS: '2000',
+    });
+    const tricklers = Array.from({ length: 4 }, () => {
+      const socket = connect(relay.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(
+        'POST /v1/chat/completions HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nContent-Length: 2000\r\n\r\n{',
+      );
+      return socket;
+    });
+    const timer = setInterval(() => {
+      for (const socket of tricklers) socket.write(' ');
+    }, 100);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const started = Date.now();
+      const res = await send(relay.port, { method: 'POST', path: '/v1/chat/completions', body: '{"prompt":"hi"}' }, 5_000);
+      expect(res.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      // Only the complete request reached the GPU host.
+      expect(upstream.requests.map((request) => request.body.toString())).toEqual(['{"prompt":"hi"}']);
+    } finally {
+      clearInterval(timer);
+      for (const socket of tricklers) socket.destroy();
+    }
+    expectNoCrashLogged(relay);
+  });
+
+  it('an admitted upload (over 64 KiB) that goes silent gets 408 at the body idle timeout, and its slot is freed', async () => {
+    upstream = await startUpstream();
+    const relay = await startRelay({
+      TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url,
+      TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY: '1',
+      TOKENPLACE_RELAY_CLIENT_BODY_IDLE_TIMEOUT_MS: '1000',
+    });
+    const socket = connect(relay.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let received = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      received += chunk;
+    });
+    socket.write('POST /v1/upload HTTP/1.1\r\nHost: relay\r\nContent-Length: 200000\r\n\r\n');
+    socket.write(Buffer.alloc(100_000, 'x'));
+    try {
+      await eventually(async () => (received.includes('\r\n\r\n') ? true : undefined), 5_000, 'the 408');
+      expect(
+        received,
+        JSON.stringify([
+          upstream.requests.length,
+          received.slice(0, 200),
+          relay.logs().filter((l) => l.msg !== 'relay listening'),
+        ]),
+      ).toMatch(/^HTTP\/1\.1 408 /);
+      expect(received).toContain('"body_timeout"');
+      expect(upstream.requests.length).toBe(1);
+      await upstream.requests[0].settled;
+      // The one slot is free again.
+      await within(expectHealthy(relay, upstream), 5_000, 'the next request to be served');
+    } finally {
+      socket.destroy();
+    }
+    expectNoCrashLogged(relay);
+  });
 });

@@ -98,7 +98,7 @@ describe('streaming through the real relay process', () => {
     expect(received).toBe(TOTAL);
   });
 
-  it('streams the request body to the upstream before the client has finished sending it', async () => {
+  it('streams a request body over 64 KiB to the upstream before the client has finished sending it', async () => {
     const firstPart = deferred();
     upstream.handle((req, res, recorded) => {
       req.on('data', () => {
@@ -120,12 +120,14 @@ describe('streaming through the real relay process', () => {
       });
       res.once('end', () => response.resolve(text));
     });
-    req.write('part-one;');
+    // Bodies up to 64 KiB are read whole before admission; a larger one is streamed.
+    const padding = 'x'.repeat(70 * 1024);
+    req.write(`${padding}part-one;`);
     // Only once the upstream holds the first part does the client send the rest.
     await within(firstPart.promise, 3_000, 'the upstream to receive the first part of the upload');
     req.end('part-two');
 
-    expect(await within(response.promise, 3_000, 'the upload response')).toBe('got part-one;part-two');
+    expect(await within(response.promise, 3_000, 'the upload response')).toBe(`got ${padding}part-one;part-two`);
   });
 
   it('keeps draining a stream the client left (its slot stays taken), and closes it at the idle timeout', async () => {
@@ -164,7 +166,7 @@ describe('streaming through the real relay process', () => {
 
     const req = httpRequest({ host: '127.0.0.1', port: relay.port, method: 'POST', path: '/v1/upload', agent: false });
     req.on('error', () => undefined);
-    req.write('part-one;');
+    req.write(`${'x'.repeat(70 * 1024)}part-one;`);
     await within(firstPart.promise, 3_000, 'the upstream to receive the first part of the upload');
     req.destroy();
 

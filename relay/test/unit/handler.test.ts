@@ -278,7 +278,7 @@ describe('forwarding', () => {
   it('streams a chunked body within the limit unchanged', async () => {
     let received = '';
     const upstream = fakeUpstream(async (request) => {
-      received = await new Response(request.body).text();
+      received = await new Response(request.body as BodyInit | null).text();
       return ok('');
     });
     const { handler } = setup(upstream.client, { TOKENPLACE_RELAY_MAX_BODY_BYTES: '6' });
