@@ -22,8 +22,24 @@ export const PROJECT = {
     ['npm', 'run', 'typecheck:ci'],
     ['npm', 'run', 'lint'],
   ],
-  /** `unit`: vitest on the relay's, the pipeline's and the documentation's tests (the chart suite has its own function). */
-  unit: ['npx', 'vitest', 'run', 'relay/', 'ci/', 'docs/'],
+  /**
+   * `unit`: vitest on the relay's, the pipeline's and the documentation's tests (the chart suite has
+   * its own function). The tests that run token.place's own relay.py, server.py and client.py need
+   * that pinned checkout beside the repository and Debian's python3 packages, which the Node
+   * container lacks; `.ci/run` runs them.
+   */
+  unit: [
+    'npx',
+    'vitest',
+    'run',
+    'relay/',
+    'ci/',
+    'docs/',
+    '--exclude',
+    'relay/test/tokenplace/peers/**',
+    '--exclude',
+    'relay/test/tokenplace/differential.test.ts',
+  ],
   chartDir: 'chart',
   /** `chart`: the chart's vitest suites (they run the real helm binary). */
   chartTests: ['npx', 'vitest', 'run', 'chart/'],
