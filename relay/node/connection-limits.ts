@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Server, ServerOptions } from 'node:http';
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { RelayConfig } from '../src/config.ts';
@@ -63,18 +63,55 @@ function throttled(logger: Logger, message: string, intervalMs = 10_000): (field
   };
 }
 
+/** Per client connection: requests in progress, and whether it has answered one (so it is a keep-alive connection). */
+interface ConnectionState {
+  busy: number;
+  served: boolean;
+}
+
 /**
  * Caps open connections (refused above the cap instead of failing with EMFILE) and keeps
  * the process alive through accept errors: a server 'error' event after listen would otherwise
- * be an uncaught exception.
+ * be an uncaught exception. At the cap, an idle keep-alive connection (one that has been
+ * answered and waits for its next request) is closed to make room before a new connection is
+ * refused, so clients parked on keep-alive cannot lock out the kubelet's probes.
  */
 export function guardConnections(server: Server, cap: number | undefined, logger: Logger, onRefused: () => void): void {
-  if (cap !== undefined) server.maxConnections = cap;
   const dropped = throttled(logger, 'connection cap reached; refusing new connections');
-  server.on('drop', () => {
-    onRefused();
-    dropped({ maxConnections: cap });
-  });
+  if (cap !== undefined) {
+    const open = new Map<Socket, ConnectionState>();
+    const makeRoom = (): boolean => {
+      // Oldest first: Map iterates in insertion order.
+      for (const [socket, state] of open) {
+        if (state.busy === 0 && state.served) {
+          open.delete(socket);
+          socket.destroy();
+          return true;
+        }
+      }
+      return false;
+    };
+    // Before node:http sees the connection, so a refused one never reaches the parser's bookkeeping.
+    server.prependListener('connection', (socket: Socket) => {
+      if (open.size >= cap && !makeRoom()) {
+        socket.destroy();
+        onRefused();
+        dropped({ maxConnections: cap });
+        return;
+      }
+      open.set(socket, { busy: 0, served: false });
+      socket.once('close', () => open.delete(socket));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const state = open.get(req.socket);
+      if (state === undefined) return;
+      state.busy++;
+      res.once('close', () => {
+        state.busy--;
+        state.served = true;
+      });
+    });
+  }
   const acceptFailed = throttled(logger, 'could not accept a connection');
   server.on('listening', () => {
     server.on('error', (err: NodeJS.ErrnoException) => acceptFailed({ code: err.code, err: err.message }));
