@@ -12,13 +12,12 @@ import { errorResponse, type ResponseClass } from '../src/responses.ts';
 import { memoryStoreFor } from '../src/tokenplace/memory-store.ts';
 import { answerClientError, clientTimeouts, guardConnections } from './connection-limits.ts';
 import { memoryRateLimiters } from './rate-limiters.ts';
+import { refuseRequestHead } from './request-head.ts';
 import { sendResponse } from './send-response.ts';
 import { createUndiciUpstream } from './undici-upstream.ts';
 
 /** Longer than Traefik's 90 s idle timeout for backend connections, so the relay is never the side that closes first. */
 const KEEP_ALIVE_TIMEOUT_MS = 95_000;
-
-const VALID_HOST = /^(?:[A-Za-z0-9\-._~%!$&'()*+,;=]+|\[[0-9A-Fa-f:.]+\])(?::\d{0,5})?$/;
 
 function rejectRequest(res: ServerResponse, status: number, code: string, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
@@ -123,9 +122,10 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
       return;
     }
     req.url = target;
-    const host = req.headers.host;
-    if (host !== undefined && !VALID_HOST.test(host)) {
-      rejectRequest(res, 400, 'bad_host', 'The Host header is not a valid host name.');
+    const refused = refuseRequestHead(req);
+    if (refused !== undefined) {
+      logger.debug({ host: req.headers.host, status: refused.status, code: refused.code }, 'request head refused');
+      rejectRequest(res, refused.status, refused.code, refused.message);
       return;
     }
     handle(req, res);

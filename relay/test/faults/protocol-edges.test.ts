@@ -1,0 +1,66 @@
+/**
+ * Fault suite, protocol edges: request heads the relay must refuse with a clear 4xx/5xx (not a
+ * 500 and a stack trace), and upstream answers it must relay or refuse correctly.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendRaw } from '../helpers/http-client.ts';
+import { type RelayProcess, startRelay, stopAllRelays } from '../helpers/relay-process.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
+import { expectHealthy, expectJsonError, expectNoCrashLogged } from './expect.ts';
+
+let upstream: TestUpstream;
+let relay: RelayProcess;
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+  relay = await startRelay({ TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url });
+});
+
+afterAll(async () => {
+  await stopAllRelays();
+  await upstream?.close();
+});
+
+describe('request heads', () => {
+  it.each(['relay:99999', '%zz', '[::::]', 'a%00b', 'a b', 'relay:8000:1'])(
+    'Host %j gets 400 bad_host, logged at debug only',
+    async (host) => {
+      const before = upstream.requests.length;
+      const res = await sendRaw(relay.port, `GET /v1/models HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      expectJsonError(res, 400, 'bad_host');
+      expect(upstream.requests.length).toBe(before);
+      expect(relay.logs().filter((line) => line.level === 'error')).toEqual([]);
+    },
+  );
+
+  it('two Host headers get 400 (RFC 9112 section 3.2)', async () => {
+    const before = upstream.requests.length;
+    const res = await sendRaw(relay.port, 'GET /v1/models HTTP/1.1\r\nHost: relay\r\nHost: evil.example\r\n\r\n');
+    expectJsonError(res, 400, 'bad_host');
+    expect(upstream.requests.length).toBe(before);
+  });
+
+  it.each(['gzip, chunked', 'deflate, chunked', 'identity, chunked'])(
+    'Transfer-Encoding %j gets 501: only chunked is understood',
+    async (coding) => {
+      const before = upstream.requests.length;
+      const res = await sendRaw(
+        relay.port,
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: relay\r\nTransfer-Encoding: ${coding}\r\n\r\n2\r\n{}\r\n0\r\n\r\n`,
+      );
+      expectJsonError(res, 501, 'unsupported_transfer_coding');
+      expect(upstream.requests.length).toBe(before);
+    },
+  );
+
+  it('a plain chunked body still goes through', async () => {
+    const res = await sendRaw(
+      relay.port,
+      'POST /v1/chat/completions HTTP/1.1\r\nHost: relay\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n',
+    );
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body.toString()).bodyLength).toBe(2);
+    await expectHealthy(relay, upstream);
+    expectNoCrashLogged(relay);
+  });
+});
