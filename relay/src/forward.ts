@@ -213,6 +213,8 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
 
     let response: Response;
     try {
+      // A status HTTP does not define (undici parses any three digits) is not passed on.
+      if (answer.status > 599) throw new RangeError(`status ${answer.status} is outside 100-599`);
       response = new ResponseCtor(answer.body as BodyInit | null, {
         status: answer.status,
         headers: responseHeadersInit(downstreamResponseHeaders(answer.headers, requestId)),

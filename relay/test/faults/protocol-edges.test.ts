@@ -2,8 +2,10 @@
  * Fault suite, protocol edges: request heads the relay must refuse with a clear 4xx/5xx (not a
  * 500 and a stack trace), and upstream answers it must relay or refuse correctly.
  */
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendRaw } from '../helpers/http-client.ts';
+import { send, sendRaw } from '../helpers/http-client.ts';
+import { sampleValue, scrape } from '../helpers/metrics.ts';
 import { type RelayProcess, startRelay, stopAllRelays } from '../helpers/relay-process.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
 import { expectHealthy, expectJsonError, expectNoCrashLogged } from './expect.ts';
@@ -62,5 +64,32 @@ describe('request heads', () => {
     expect(JSON.parse(res.body.toString()).bodyLength).toBe(2);
     await expectHealthy(relay, upstream);
     expectNoCrashLogged(relay);
+  });
+});
+
+describe('upstream status codes', () => {
+  it('a status outside 100-599 gets 502; an unregistered code is relayed but counted under its class', async () => {
+    let status = 999;
+    const raw = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.end(`HTTP/1.1 ${status} Odd\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok`));
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const address = raw.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const odd = await startRelay({ TOKENPLACE_RELAY_UPSTREAM_URL: `http://127.0.0.1:${port}` });
+      expectJsonError(await send(odd.port, { path: '/v1/odd' }), 502, 'upstream_bad_response');
+      for (status = 231; status < 241; status++) expect((await send(odd.port, { path: '/v1/odd' })).status).toBe(status);
+      const samples = await scrape(odd.port);
+      const statuses = new Set(
+        samples.filter((sample) => sample.name === 'tokenplace_relay_requests_total').map((sample) => sample.labels.status),
+      );
+      expect([...statuses].filter((label) => /^23\d$|^999$/.test(label))).toEqual([]);
+      expect(sampleValue(samples, 'tokenplace_relay_requests_total', { route: 'proxy', status: '2xx' })).toBe(10);
+      expectNoCrashLogged(odd);
+    } finally {
+      raw.close();
+    }
   });
 });
