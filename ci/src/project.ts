@@ -26,7 +26,7 @@ export const PROJECT = {
    * `unit`: vitest on the relay's, the pipeline's and the documentation's tests (the chart suite has
    * its own function). The tests that run token.place's own relay.py, server.py and client.py need
    * that pinned checkout beside the repository and Debian's python3 packages, which the Node
-   * container lacks; `.ci/run` runs them.
+   * container lacks; `.ci/run` runs them, and the browser tests, which also need Debian's chromium.
    */
   unit: [
     'npx',
@@ -39,6 +39,8 @@ export const PROJECT = {
     'relay/test/tokenplace/peers/**',
     '--exclude',
     'relay/test/tokenplace/differential.test.ts',
+    '--exclude',
+    'relay/test/tokenplace/browser/**',
   ],
   chartDir: 'chart',
   /** `chart`: the chart's vitest suites (they run the real helm binary). */
