@@ -92,4 +92,26 @@ describe('upstream status codes', () => {
       raw.close();
     }
   });
+
+  it('an interim 103 Early Hints before the final response is skipped, and the final response relayed', async () => {
+    const raw = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () =>
+        socket.end(
+          'HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nfinal',
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const address = raw.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const hinted = await startRelay({ TOKENPLACE_RELAY_UPSTREAM_URL: `http://127.0.0.1:${port}` });
+      const res = await send(hinted.port, { path: '/v1/hinted' });
+      expect(res.status).toBe(200);
+      expect(res.body.toString()).toBe('final');
+    } finally {
+      raw.close();
+    }
+  });
 });
