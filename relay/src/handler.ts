@@ -151,7 +151,7 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     const status = phase === 'ready' ? 200 : 503;
     return jsonResponse(ResponseCtor, status, {
       status: phase,
-      upstream: upstreamName ?? null,
+      // Whether forwarding is on, never where to: the upstream's address stays internal.
       relayOnly: !forwarding,
       ...(await protocol.counts()),
       version: deps.version,
