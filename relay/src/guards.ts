@@ -134,7 +134,9 @@ export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
       if (broken) pool.connectFailed(member);
       admission.release(member);
       if (!broken || !replayable || attempt > 1) return undefined;
-      return pool.acquire(member);
+      // Another member first; a lone member gets the retry itself, on a fresh connection (a reused
+      // keep-alive socket the GPU host had just closed is the common cause of a reset before any byte).
+      return pool.acquire(member) ?? (err.resetBeforeResponse ? pool.acquireOn(member) : undefined);
     },
   };
 }

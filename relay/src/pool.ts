@@ -153,6 +153,13 @@ export class UpstreamPool {
     return best;
   }
 
+  /** Takes a slot on this very member if it is still in the pool and has one free. */
+  acquireOn(member: PoolMember): PoolMember | undefined {
+    if (member.removed || member.inFlight >= member.capacity) return undefined;
+    member.inFlight++;
+    return member;
+  }
+
   release(member: PoolMember): void {
     member.inFlight--;
   }

@@ -89,4 +89,24 @@ describe('pool members that accept connections but never answer', () => {
     expectJsonError(res, 502, 'upstream_reset');
     expectNoCrashLogged(relay);
   });
+
+  it('a GET on a reused keep-alive socket the GPU host resets before answering is retried on a fresh connection (lone member)', async () => {
+    // The first request on each connection is answered with keep-alive; a second one on the same
+    // connection is reset before any byte, as when the host closes an idle socket just as it is reused.
+    const port = await startBroken((socket) => {
+      let requests = 0;
+      socket.on('data', () => {
+        requests++;
+        if (requests === 1) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=60\r\n\r\nok');
+        else socket.resetAndDestroy();
+      });
+    });
+    const relay = await startRelay({ TOKENPLACE_RELAY_UPSTREAM_URL: `http://127.0.0.1:${port}` });
+    for (let i = 0; i < 6; i++) {
+      const res = await send(relay.port, { path: `/v1/models?${i}` });
+      expect(res.status).toBe(200);
+      expect(res.body.toString()).toBe('ok');
+    }
+    expectNoCrashLogged(relay);
+  });
 });
