@@ -4,6 +4,7 @@
  * the chart's own checks in _helpers.tpl (same message under both).
  */
 import { UPSTREAM_AND_PROTOCOL_SCHEMA_CASES, UPSTREAM_AND_PROTOCOL_TEMPLATE_CASES } from './bad-values-protocol.ts';
+import { STATE_SCHEMA_CASES } from './bad-values-state.ts';
 import type { Values } from './render.ts';
 
 export interface BadValuesCase {
@@ -121,6 +122,7 @@ export const SCHEMA_CASES: BadValuesCase[] = [
     },
   },
   ...UPSTREAM_AND_PROTOCOL_SCHEMA_CASES,
+  ...STATE_SCHEMA_CASES,
   {
     name: 'relay port 0',
     values: { env: { port: 0 } },
@@ -371,7 +373,7 @@ export const TEMPLATE_CASES: BadValuesCase[] = [
   },
   {
     name: 'autoscaling minimum above maximum',
-    values: { autoscaling: { enabled: true, minReplicas: 5, maxReplicas: 3 } },
+    values: { autoscaling: { enabled: true, minReplicas: 5, maxReplicas: 3 }, state: { url: 'redis://valkey:6379' } },
     expect: both('autoscaling.minReplicas (5) must not exceed autoscaling.maxReplicas (3)'),
   },
   {

@@ -54,12 +54,14 @@ describe('NOTES.txt', () => {
     expect(notes).toContain('python server.py --relay_url');
   });
 
-  it('warns that compute nodes need one replica, only when more can exist', async () => {
+  it('warns that compute nodes need one replica without a shared state store, only when more can exist', async () => {
     const helm = await findHelm(4);
-    const two = await helmNotes(helm, { values: [{ replicaCount: 2 }] });
+    const two = await helmNotes(helm, { values: [{ replicaCount: 2, state: { allowPerPodState: true } }] });
     expect(two).toContain('Up to 2 replicas: the relay keeps compute nodes and their requests in each pod');
-    const scaled = await helmNotes(helm, { values: [{ autoscaling: { enabled: true, maxReplicas: 4 } }] });
-    expect(scaled).toContain('Up to 4 replicas');
+    const scaled = await helmNotes(helm, {
+      values: [{ autoscaling: { enabled: true, maxReplicas: 4 }, state: { url: 'redis://valkey:6379' } }],
+    });
+    expect(scaled).toContain('Up to 4 replicas share compute nodes, queues and in-flight work through Valkey/Redis');
     expect(await helmNotes(helm, {})).not.toContain('replicas:');
   });
 

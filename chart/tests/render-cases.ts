@@ -23,6 +23,7 @@ export const CASES = {
         serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
         prometheusRule: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
         autoscaling: { enabled: true, minReplicas: 2, maxReplicas: 5 },
+        state: { url: 'redis://valkey-primary.valkey.svc:6379', passwordSecret: { name: 'valkey' } },
         podDisruptionBudget: { enabled: true },
         serviceAccount: { create: true, annotations: { 'example.org/role': 'relay' } },
         secret: { create: true, serverToken: SERVER_TOKEN },
@@ -75,18 +76,31 @@ export const CASES = {
     ],
   },
   upstreamUrl: { values: [HTTP_UPSTREAM_VALUES, { env: { upstream: { url: 'https://gpu.example.net:8443/base' } } }] },
-  twoReplicasPdb: { values: [HTTP_UPSTREAM_VALUES, { replicaCount: 2, podDisruptionBudget: { enabled: true } }] },
+  twoReplicasPdb: {
+    values: [
+      HTTP_UPSTREAM_VALUES,
+      { replicaCount: 2, podDisruptionBudget: { enabled: true }, state: { allowPerPodState: true } },
+    ],
+  },
   oneReplicaPdb: { values: [HTTP_UPSTREAM_VALUES, { replicaCount: 1, podDisruptionBudget: { enabled: true } }] },
   autoscaleFromOnePdb: {
     values: [
       HTTP_UPSTREAM_VALUES,
-      { autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 3 }, podDisruptionBudget: { enabled: true } },
+      {
+        autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 3 },
+        podDisruptionBudget: { enabled: true },
+        state: { allowPerPodState: true },
+      },
     ],
   },
   autoscaleToOnePdb: {
     values: [
       HTTP_UPSTREAM_VALUES,
-      { autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 1 }, podDisruptionBudget: { enabled: true } },
+      {
+        autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 1 },
+        podDisruptionBudget: { enabled: true },
+        state: { allowPerPodState: true },
+      },
     ],
   },
   networkPolicyOff: {

@@ -27,6 +27,8 @@ export const VALUE_KEYS = {
   networkPolicyIngressPodSelector: 'networkPolicy.traefik.podSelector',
   ingressEnabled: 'ingress.enabled',
   replicaCount: 'replicaCount',
+  /** The e2e relay only forwards to the stand-in HTTP GPU server: its replicas need no shared token.place state. */
+  stateAllowPerPod: 'state.allowPerPodState',
   serviceMonitorEnabled: 'serviceMonitor.enabled',
 } as const;
 
@@ -67,6 +69,7 @@ export function e2eValues(v: E2eValueInputs): [string, unknown][] {
     [VALUE_KEYS.networkPolicyIngressPodSelector, v.ingressPodLabels],
     [VALUE_KEYS.ingressEnabled, false],
     [VALUE_KEYS.replicaCount, v.replicas],
+    [VALUE_KEYS.stateAllowPerPod, v.replicas > 1],
     [VALUE_KEYS.serviceMonitorEnabled, false],
     [VALUE_KEYS.secretOptional, true],
   ];

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Response as NodeResponse } from '@whatwg-node/fetch';
 import { createServerAdapter } from '@whatwg-node/server';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { systemClock } from '../src/clock.ts';
 import type { RelayConfig } from '../src/config.ts';
 import { createRelayHandler, tokenPlaceObserver } from '../src/handler.ts';
@@ -10,8 +11,12 @@ import { Lifecycle } from '../src/lifecycle.ts';
 import type { RelayMetrics } from '../src/observability.ts';
 import { errorResponse, type ResponseClass } from '../src/responses.ts';
 import { memoryStoreFor } from '../src/tokenplace/memory-store.ts';
+import { publicStateUrl } from '../src/tokenplace/settings.ts';
+import type { TokenPlaceStore } from '../src/tokenplace/store.ts';
 import { answerClientError, clientTimeouts, guardConnections } from './connection-limits.ts';
+import { createStateStoreMetrics } from './prom-state-store.ts';
 import { memoryRateLimiters } from './rate-limiters.ts';
+import { createRedisStore } from './redis-store/connect.ts';
 import { refuseRequestHead } from './request-head.ts';
 import { sendResponse } from './send-response.ts';
 import { createUndiciUpstream } from './undici-upstream.ts';
@@ -48,7 +53,7 @@ export function normalizeTarget(url: string): string | undefined {
 export interface RelayServerOptions {
   config: RelayConfig;
   logger: Logger;
-  metrics: RelayMetrics;
+  metrics: RelayMetrics & { registry?: Registry };
   version: string;
 }
 
@@ -61,6 +66,39 @@ export interface RelayServer {
   shutdown(): Promise<boolean>;
 }
 
+/** The protocol's state: in this process, or on Valkey/Redis shared by every replica when TOKENPLACE_RELAY_STATE_URL is set. */
+function protocolStore(
+  config: RelayConfig,
+  logger: Logger,
+  metrics: RelayOptionsMetrics,
+): { store: TokenPlaceStore; shared: boolean } {
+  const tp = config.tokenplace;
+  const observer = tokenPlaceObserver(metrics);
+  if (tp.stateUrl === undefined) return { store: memoryStoreFor(tp, systemClock, observer), shared: false };
+  const storeMetrics = metrics.registry === undefined ? undefined : createStateStoreMetrics(metrics.registry);
+  let lastError = 0;
+  const { store, ready } = createRedisStore({ url: tp.stateUrl, password: tp.statePassword }, tp, {
+    observer,
+    metrics: storeMetrics,
+    events: {
+      reconnecting: () => storeMetrics?.reconnecting(),
+      error: (err) => {
+        // A down store reports every retry; one line a few seconds is enough.
+        if (Date.now() - lastError < 5000) return;
+        lastError = Date.now();
+        logger.warn({ err: err.message, state: publicStateUrl(tp.stateUrl) }, 'state store connection error; retrying');
+      },
+    },
+  });
+  ready.then(
+    () => logger.info({ state: publicStateUrl(tp.stateUrl) }, 'connected to the shared state store'),
+    (err: Error) => logger.warn({ err: err.message }, 'state store not reachable yet; protocol routes answer 503 until it is'),
+  );
+  return { store, shared: true };
+}
+
+type RelayOptionsMetrics = RelayServerOptions['metrics'];
+
 /** The Response class @whatwg-node/server sends fastest on Node. */
 const NodeResponseClass = NodeResponse as unknown as ResponseClass;
 
@@ -71,7 +109,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     headersTimeoutMs: config.upstreamHeadersTimeoutMs,
     idleTimeoutMs: config.upstreamIdleTimeoutMs,
   });
-  const tokenplaceStore = memoryStoreFor(config.tokenplace, systemClock, tokenPlaceObserver(metrics));
+  const { store: tokenplaceStore, shared } = protocolStore(config, logger, metrics);
   const relay = createRelayHandler(config, {
     upstream: upstream.client,
     metrics,
@@ -151,16 +189,20 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     await new Promise((resolve) => setTimeout(resolve, config.drainSeconds * 1000));
 
     // token.place work this replica holds can still be answered and retrieved: the listener stays open for it.
+    // With a shared store the work outlives this replica (the others serve it), so there is nothing to wait for.
     const budgetEnds = Date.now() + config.shutdownTimeoutSeconds * 1000;
-    let outstanding = await tokenplaceStore.outstanding();
-    if (outstanding > 0)
+    const outstandingHere = () => (shared ? Promise.resolve(0) : tokenplaceStore.outstanding());
+    let outstanding = await outstandingHere();
+    if (outstanding > 0) {
       logger.info({ phase: 'draining', outstanding }, 'waiting for relayed requests to be answered and retrieved');
+    }
     while (outstanding > 0 && Date.now() < budgetEnds) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      outstanding = await tokenplaceStore.outstanding();
+      outstanding = await outstandingHere();
     }
-    if (outstanding > 0)
+    if (outstanding > 0) {
       logger.warn({ phase: 'draining', outstanding }, 'shutdown timeout reached with relayed requests unfinished');
+    }
 
     lifecycle.markStopping();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));

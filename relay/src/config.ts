@@ -6,7 +6,7 @@ import { parseIp } from './cidr.ts';
 import { type CorsConfig, parseCorsOrigins } from './cors.ts';
 import { SETTINGS } from './settings.ts';
 import { boolean, ConfigError, type Env, integer, port, raw, seconds, secret, timeoutMs } from './settings-parse.ts';
-import { loadTokenPlaceConfig, type TokenPlaceConfig } from './tokenplace/settings.ts';
+import { loadTokenPlaceConfig, publicStateUrl, type TokenPlaceConfig } from './tokenplace/settings.ts';
 import { type AllowedUpstreams, parseAllowedUpstreams } from './upstream-policy.ts';
 
 export { ConfigError, type Env } from './settings-parse.ts';
@@ -219,6 +219,9 @@ export function describeConfig(config: RelayConfig): Record<string, unknown> {
       ...config.tokenplace,
       serverTokens: undefined,
       serverTokensConfigured: config.tokenplace.serverTokens.length,
+      stateUrl: publicStateUrl(config.tokenplace.stateUrl),
+      statePassword: undefined,
+      statePasswordConfigured: config.tokenplace.statePassword !== undefined,
       trustedProxies: config.tokenplace.trustedProxies.length,
     },
     metricsToken: undefined,

@@ -15,7 +15,7 @@ import { SERVERS_PATH } from './servers-route.ts';
 import { createTokenPlaceProtocol } from './tokenplace/protocol.ts';
 import type { RateLimiterFactory } from './tokenplace/rate-limits.ts';
 import { isStale } from './tokenplace/scheduler.ts';
-import type { StoreObserver, TokenPlaceStore } from './tokenplace/store.ts';
+import { type StoreObserver, StoreUnavailableError, type TokenPlaceStore } from './tokenplace/store.ts';
 import type { UpstreamClient } from './upstream.ts';
 
 export interface RelayDeps {
@@ -89,7 +89,9 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   metrics.observeTokenPlace({
     async nodes() {
       const at = (deps.clock ?? systemClock).now();
-      return (await protocol.store.listNodes(at)).map((node) => ({ ...node, active: !isStale(node, at) }));
+      // A scrape while the state store is down reports no nodes rather than failing every metric.
+      const nodes = await protocol.store.listNodes(at).catch(() => []);
+      return nodes.map((node) => ({ ...node, active: !isStale(node, at) }));
     },
   });
 
@@ -148,12 +150,20 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   const healthz = own('healthz', async () => {
     const phase = lifecycle.phase;
     if (phase === 'draining' || phase === 'stopping') return jsonResponse(ResponseCtor, 503, { status: 'draining' });
+    let counts: Awaited<ReturnType<typeof protocol.counts>>;
+    try {
+      counts = await protocol.counts();
+    } catch (err) {
+      // The shared state store is down: this replica cannot serve the protocol, so it leaves the Service until it returns.
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      return jsonResponse(ResponseCtor, 503, { status: 'state_unavailable', version: deps.version });
+    }
     const status = phase === 'ready' ? 200 : 503;
     return jsonResponse(ResponseCtor, status, {
       status: phase,
       // Whether forwarding is on, never where to: the upstream's address stays internal.
       relayOnly: !forwarding,
-      ...(await protocol.counts()),
+      ...counts,
       version: deps.version,
     });
   });

@@ -17,7 +17,7 @@ import { createNodePlane } from './routes/node-plane.ts';
 import { createPoll } from './routes/poll.ts';
 import { applyPublicCors, isPublicPath, PUBLIC_PREFLIGHT_HEADERS } from './routes/public-cors.ts';
 import type { TokenPlaceConfig } from './settings.ts';
-import type { StoreObserver, TokenPlaceStore } from './store.ts';
+import { type StoreObserver, StoreUnavailableError, type TokenPlaceStore } from './store.ts';
 import { createWire } from './wire.ts';
 
 export interface ProtocolDeps {
@@ -118,6 +118,28 @@ export function createTokenPlaceProtocol(deps: ProtocolDeps): TokenPlaceProtocol
     return path.startsWith('/api/v1/relay/') ? 'relay_unknown' : undefined;
   }
 
+  let lastUnavailableLog = Number.NEGATIVE_INFINITY;
+  /** A shared store that cannot be reached costs the caller a retry, never the relay its process. */
+  async function answerOrUnavailable(route: Route, request: Request, peer: Peer | undefined): Promise<Response> {
+    try {
+      return await route(request, peer);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      const at = clock.now();
+      if (at - lastUnavailableLog >= 1000) {
+        lastUnavailableLog = at;
+        deps.log.warn({ err: err.message }, 'protocol state store unavailable; answering 503');
+      }
+      return wire.error(
+        503,
+        'The relay cannot reach its state store; try again shortly.',
+        'relay_state_unavailable',
+        {},
+        { 'retry-after': String(err.retryAfterSeconds) },
+      );
+    }
+  }
+
   async function handle(request: Request, peer: Peer | undefined): Promise<Response> {
     const path = new URL(request.url).pathname;
     const entry = routes.get(path);
@@ -133,7 +155,7 @@ export function createTokenPlaceProtocol(deps: ProtocolDeps): TokenPlaceProtocol
         entry.methods[request.method as 'GET' | 'POST'] ?? (request.method === 'HEAD' ? entry.methods.GET : undefined);
       const allow = Object.keys(entry.methods).join(', ');
       response = route
-        ? await route(request, peer)
+        ? await answerOrUnavailable(route, request, peer)
         : wire.error(405, `${request.method} is not allowed on ${path}; use ${allow}.`, 405, {}, { allow: `${allow}, OPTIONS` });
     }
     if (publicRoute) applyPublicCors(response.headers);

@@ -63,6 +63,18 @@ export const TOKENPLACE_SETTINGS = {
     fallback: 256,
     describe: 'token.place compute nodes registered at most; a new node beyond that gets 503.',
   },
+  stateUrl: {
+    name: 'TOKENPLACE_RELAY_STATE_URL',
+    fallback: 'in memory',
+    describe:
+      'Valkey/Redis that holds the protocol state shared by every replica (redis:// or rediss://); unset: this replica keeps it in memory (one replica only).',
+  },
+  statePassword: {
+    name: 'TOKENPLACE_RELAY_STATE_PASSWORD',
+    fallback: 'none',
+    describe:
+      'Password of the state store when TOKENPLACE_RELAY_STATE_URL carries none (the chart fills it from a Secret). Never logged.',
+  },
   maxStoredBytes: {
     name: 'TOKENPLACE_RELAY_MAX_STORED_BYTES',
     fallback: 64 * 1024 * 1024,
@@ -112,6 +124,9 @@ export interface TokenPlaceConfig {
   maxEnvelopeBytes: number;
   maxNodes: number;
   maxStoredBytes: number;
+  /** The shared state store; undefined: in memory. */
+  stateUrl: string | undefined;
+  statePassword: string | undefined;
   publicRateLimits: RateLimitRule[];
   controlPlaneIpRateLimit: RateLimitRule | undefined;
   trustedProxies: readonly CidrRange[];
@@ -146,6 +161,30 @@ function trustedProxies(env: Env): readonly CidrRange[] {
   });
 }
 
+function stateUrl(env: Env): string | undefined {
+  const { name } = TOKENPLACE_SETTINGS.stateUrl;
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, 'not a URL; expected redis://host:6379 or rediss://host:6380');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError(name, `expected a redis:// or rediss:// URL, got ${url.protocol}//`);
+  }
+  return value;
+}
+
+/** The state store's URL as it may be logged: no password. */
+export function publicStateUrl(url: string | undefined): string {
+  if (url === undefined) return 'in memory';
+  const parsed = new URL(url);
+  if (parsed.password !== '') parsed.password = '***';
+  return parsed.toString();
+}
+
 /** token.place's own rule: the plural list (commas or newlines) plus the single token, blanks dropped. */
 export function serverTokens(env: Env, single: string | undefined): string[] {
   const name = TOKENPLACE_SETTINGS.serverTokens.name;
@@ -175,6 +214,8 @@ export function loadTokenPlaceConfig(env: Env, singleServerToken: string | undef
     maxEnvelopeBytes: integer(env, s.maxEnvelopeBytes, 1024, 64 * 1024 * 1024),
     maxNodes: integer(env, s.maxNodes, 1, 100_000),
     maxStoredBytes: integer(env, s.maxStoredBytes, 64 * 1024, Number.MAX_SAFE_INTEGER),
+    stateUrl: stateUrl(env),
+    statePassword: raw(env, s.statePassword.name),
     publicRateLimits: [hourly, daily].filter((rule): rule is RateLimitRule => rule !== undefined),
     controlPlaneIpRateLimit: rateLimit(env, s.controlPlaneIpRateLimit),
     trustedProxies: trustedProxies(env),

@@ -134,3 +134,17 @@ export interface TokenPlaceStore {
   sweep(now: number): Promise<void>;
   close(): void;
 }
+
+/**
+ * The shared store cannot be reached (connection down, a command timed out). The protocol routes
+ * answer it with 503 and Retry-After; the relay keeps running and recovers when the store returns.
+ */
+export class StoreUnavailableError extends Error {
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, options: { cause?: unknown; retryAfterSeconds?: number } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'StoreUnavailableError';
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 1;
+  }
+}

@@ -4,7 +4,9 @@
  * client.py do (with fake ciphertext: the relay never decrypts).
  */
 
+import { randomUUID } from 'node:crypto';
 import { createPromMetrics } from '../../node/prom-metrics.ts';
+import { createRedisStore } from '../../node/redis-store/connect.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createRelayHandler, tokenPlaceObserver } from '../../src/handler.ts';
 import { Lifecycle } from '../../src/lifecycle.ts';
@@ -76,15 +78,29 @@ export function harness(env: Record<string, string> = {}, options: { rateLimiter
   const config = loadConfig({ TOKEN_PLACE_RELAY_SERVER_TOKEN: TOKEN, TOKEN_PLACE_API_V1_RELAY_POLL_WAIT_SECONDS: '10', ...env });
   const tp = config.tokenplace;
   const metrics = createPromMetrics();
-  const store = new MemoryStore({
-    observer: tokenPlaceObserver(metrics),
-    maxNodes: tp.maxNodes,
-    maxStoredBytes: tp.maxStoredBytes,
-    terminalTtlMs: tp.terminalTtlSeconds * 1000,
-    tombstoneTtlMs: tp.tombstoneTtlSeconds * 1000,
-    clock,
-    sweepIntervalMs: 0,
-  });
+  const stateUrl = process.env.TOKENPLACE_TEST_STATE_URL;
+  const memory =
+    stateUrl === undefined
+      ? new MemoryStore({
+          observer: tokenPlaceObserver(metrics),
+          maxNodes: tp.maxNodes,
+          maxStoredBytes: tp.maxStoredBytes,
+          terminalTtlMs: tp.terminalTtlSeconds * 1000,
+          tombstoneTtlMs: tp.tombstoneTtlSeconds * 1000,
+          clock,
+          sweepIntervalMs: 0,
+        })
+      : undefined;
+  // With TOKENPLACE_TEST_STATE_URL the same route tests run against the Valkey/Redis store (a developer's parity
+  // check; tests that read the in-memory store's sizes() fail there by design).
+  const shared =
+    stateUrl === undefined
+      ? undefined
+      : createRedisStore({ url: stateUrl, prefix: `harness-${randomUUID()}`, queueWhileConnecting: true }, tp, {
+          observer: tokenPlaceObserver(metrics),
+          sweepIntervalMs: 0,
+        }).store;
+  const store = (memory ?? shared) as MemoryStore;
   const handler = createRelayHandler(config, {
     upstream: async () => {
       throw new Error('no HTTP upstream in these tests');
@@ -161,7 +177,7 @@ export function harness(env: Record<string, string> = {}, options: { rateLimiter
   /** Resolves once `count` polls are held in the store (their hashing of tokens runs off the event loop). */
   async function heldPolls(count = 1): Promise<void> {
     for (let i = 0; i < 500; i++) {
-      if (store.sizes().waiters >= count) return;
+      if ((shared?.heldPollNodes() ?? store.sizes().waiters) >= count) return;
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
     throw new Error(`fewer than ${count} polls were held`);

@@ -1,0 +1,81 @@
+/**
+ * Connects the shared store. The client is ioredis: maintained by Redis, it speaks RESP for us, has
+ * Cluster and Sentinel support, TLS by `rediss://`, reconnects with back-off, re-subscribes after a
+ * reconnect, and runs Lua by EVALSHA with an automatic EVAL when a restarted server lost its script
+ * cache (defineCommand); its offline-queue and command-timeout options give the fail-fast 503s we
+ * want. node-redis (also Redis's) would serve as well; iovalkey is a young fork of ioredis with
+ * far fewer users; Valkey GLIDE ships a native (Rust) library per platform, which our small
+ * multi-arch image avoids.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type { TokenPlaceConfig } from '../../src/tokenplace/settings.ts';
+import type { StoreObserver } from '../../src/tokenplace/store.ts';
+import { RedisStore, type StoreMetrics } from './redis-store.ts';
+
+export interface StateConnection {
+  url: string;
+  /** Used when the URL carries no password (the chart fills it from a Secret). */
+  password?: string;
+  /** Key prefix; the store wraps it in a hash tag. */
+  prefix?: string;
+  /** A command unanswered this long fails, so a stalled server turns into 503s instead of hung requests. */
+  commandTimeoutMs?: number;
+  /** Queue commands while the first connection is made (tests that use the store synchronously); off in the relay. */
+  queueWhileConnecting?: boolean;
+}
+
+export interface ConnectionEvents {
+  reconnecting?(): void;
+  error?(err: Error): void;
+}
+
+export function clientOptions(connection: StateConnection): RedisOptions {
+  const hasPassword = new URL(connection.url).password !== '';
+  return {
+    ...(hasPassword || connection.password === undefined ? {} : { password: connection.password }),
+    // Nothing waits for a connection that is down: the route answers 503 at once.
+    enableOfflineQueue: connection.queueWhileConnecting === true,
+    maxRetriesPerRequest: 0,
+    commandTimeout: connection.commandTimeoutMs ?? 2000,
+    connectTimeout: 2000,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
+    lazyConnect: true,
+  };
+}
+
+export function createRedisStore(
+  connection: StateConnection,
+  config: Pick<TokenPlaceConfig, 'maxNodes' | 'maxStoredBytes' | 'terminalTtlSeconds' | 'tombstoneTtlSeconds'>,
+  hooks: { observer?: StoreObserver; metrics?: StoreMetrics; events?: ConnectionEvents; sweepIntervalMs?: number } = {},
+): { store: RedisStore; ready: Promise<void> } {
+  const options = clientOptions(connection);
+  const client = new Redis(connection.url, options);
+  // The subscriber queues its SUBSCRIBE until it is connected, and replays it after every reconnect.
+  const subscriber = new Redis(connection.url, {
+    ...options,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    commandTimeout: undefined,
+  });
+  for (const redis of [client, subscriber]) {
+    redis.on('error', (err: Error) => hooks.events?.error?.(err));
+  }
+  client.on('reconnecting', () => hooks.events?.reconnecting?.());
+  const store = new RedisStore({
+    client,
+    subscriber,
+    prefix: `${connection.prefix ?? 'tokenplace'}:{relay}:`,
+    maxNodes: config.maxNodes,
+    maxStoredBytes: config.maxStoredBytes,
+    terminalTtlMs: config.terminalTtlSeconds * 1000,
+    tombstoneTtlMs: config.tombstoneTtlSeconds * 1000,
+    sweepIntervalMs: hooks.sweepIntervalMs ?? 1000,
+    sweepMinGapMs: (hooks.sweepIntervalMs ?? 1000) > 0 ? 250 : 0,
+    observer: hooks.observer,
+    metrics: hooks.metrics,
+  });
+  // Both connections keep retrying after a failed first attempt; `ready` only tells when the first one worked.
+  const ready = Promise.all([client.connect(), store.start()]).then(() => undefined);
+  ready.catch(() => undefined);
+  return { store, ready };
+}

@@ -1,0 +1,78 @@
+/**
+ * Cross-replica wake-up of long polls. Every transition that adds work or frees capacity for a node
+ * publishes the node's hash on one channel; each replica holds one subscriber connection and wakes
+ * its own polls for that node. Pub/sub was chosen over blocking pops: one connection per replica
+ * instead of one per held poll, and a message reaches every replica (a pop reaches one).
+ */
+import type { Redis } from 'ioredis';
+
+type Waiter = () => void;
+
+export class WakeBoard {
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  /** Messages seen per node, so a wait started after a message it raced with returns at once. */
+  readonly #generation = new Map<string, number>();
+  readonly #subscriber: Redis;
+  readonly #channel: string;
+
+  constructor(subscriber: Redis, channel: string) {
+    this.#subscriber = subscriber;
+    this.#channel = channel;
+    subscriber.on('message', (from: string, nodeHash: string) => {
+      if (from === this.#channel) this.notify(nodeHash);
+    });
+    // Messages sent while the subscriber was away are lost: every poll looks again.
+    subscriber.on('ready', () => this.wakeAll());
+  }
+
+  async start(): Promise<void> {
+    await this.#subscriber.subscribe(this.#channel);
+  }
+
+  generation(nodeHash: string): number {
+    return this.#generation.get(nodeHash) ?? 0;
+  }
+
+  notify(nodeHash: string): void {
+    this.#generation.set(nodeHash, this.generation(nodeHash) + 1);
+    const waiters = this.#waiters.get(nodeHash);
+    if (waiters === undefined) {
+      // Generations only matter to a wait that is about to begin; keep the map small.
+      if (this.#generation.size > 10_000) this.#generation.clear();
+      return;
+    }
+    for (const wake of [...waiters]) wake();
+  }
+
+  wakeAll(): void {
+    for (const nodeHash of [...this.#waiters.keys()]) this.notify(nodeHash);
+  }
+
+  /** Resolves on a message for the node, after ms, on abort, or at once if a message came since `seen`. */
+  wait(nodeHash: string, seen: number | undefined, ms: number, signal: AbortSignal): Promise<void> {
+    if (ms <= 0 || signal.aborted) return Promise.resolve();
+    if (seen !== undefined && seen !== this.generation(nodeHash)) return Promise.resolve();
+    return new Promise((resolve) => {
+      let waiters = this.#waiters.get(nodeHash);
+      if (waiters === undefined) {
+        waiters = new Set();
+        this.#waiters.set(nodeHash, waiters);
+      }
+      const set = waiters;
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        set.delete(done);
+        if (set.size === 0 && this.#waiters.get(nodeHash) === set) this.#waiters.delete(nodeHash);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      set.add(done);
+    });
+  }
+
+  get waiting(): number {
+    return this.#waiters.size;
+  }
+}
