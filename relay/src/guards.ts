@@ -38,7 +38,7 @@ export interface Guards {
   /** Undefined when CORS is off. */
   cors: CorsPolicy | undefined;
   /** The /relay/servers route. */
-  servers(request: Request): Promise<Response>;
+  servers(request: Request, clientAddress?: string): Promise<Response>;
   /** Undefined when /metrics may be served, else the 401 to send. */
   metricsAccess(request: Request): Promise<Response | undefined> | undefined;
   /** The HTTP answer to a request admission control turned away. */

@@ -185,10 +185,10 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   });
 
   /** /relay/servers: registration and the pool listing (see servers-route.ts). */
-  async function serversRoute(request: Request): Promise<Response> {
+  async function serversRoute(request: Request, context: RelayContext | undefined): Promise<Response> {
     const startedAt = now();
     metrics.requestStarted('servers');
-    const response = await guards.servers(request);
+    const response = await guards.servers(request, context?.clientAddress);
     record(request, 'servers', response.status, startedAt, {});
     return response;
   }
