@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { totalmem } from 'node:os';
 import type { Logger } from 'pino';
 import type { RelayConfig } from '../src/config.ts';
-import { defaultMaxConnections } from '../src/connection-cap.ts';
+import { defaultMaxConnections, memoryMaxConnections } from '../src/connection-cap.ts';
 
 /**
  * The soft open-file limit of this process (RLIMIT_NOFILE), read from /proc/self/limits on
@@ -24,15 +25,34 @@ export function openFileLimit(limitsFile = '/proc/self/limits'): number | undefi
 export interface ConnectionCap {
   maxConnections: number | undefined;
   /** How the cap was chosen, for the startup log. */
-  source: 'setting' | 'open-file limit' | 'none';
+  source: 'setting' | 'open-file limit' | 'memory' | 'none';
   openFileLimit: number | undefined;
+  /** The memory the process may use (cgroup limit, else the machine's), when known. */
+  memoryBytes?: number;
 }
 
-/** The configured cap, else one derived from the open-file limit (see relay/src/connection-cap.ts). */
-export function resolveConnectionCap(configured: number | undefined, limit: number | undefined): ConnectionCap {
-  if (configured !== undefined) return { maxConnections: configured, source: 'setting', openFileLimit: limit };
-  if (limit === undefined) return { maxConnections: undefined, source: 'none', openFileLimit: undefined };
-  return { maxConnections: defaultMaxConnections(limit), source: 'open-file limit', openFileLimit: limit };
+/** The memory this process may use: its cgroup limit (a container's), else the machine's memory. */
+export function memoryLimit(): number {
+  const total = totalmem();
+  const constrained = process.constrainedMemory();
+  return constrained > 0 && constrained < total ? constrained : total;
+}
+
+/** The configured cap, else the lower of the caps derived from the open-file limit and from memory (see relay/src/connection-cap.ts). */
+export function resolveConnectionCap(
+  configured: number | undefined,
+  limit: number | undefined,
+  memoryBytes?: number,
+): ConnectionCap {
+  const memory = memoryBytes === undefined ? {} : { memoryBytes };
+  if (configured !== undefined) return { maxConnections: configured, source: 'setting', openFileLimit: limit, ...memory };
+  const byFiles = limit === undefined ? undefined : defaultMaxConnections(limit);
+  const byMemory = memoryBytes === undefined ? undefined : memoryMaxConnections(memoryBytes);
+  if (byMemory !== undefined && (byFiles === undefined || byMemory < byFiles)) {
+    return { maxConnections: byMemory, source: 'memory', openFileLimit: limit, ...memory };
+  }
+  if (byFiles === undefined) return { maxConnections: undefined, source: 'none', openFileLimit: undefined, ...memory };
+  return { maxConnections: byFiles, source: 'open-file limit', openFileLimit: limit, ...memory };
 }
 
 /** node:http options that bound how long a client may take to send its request (slowloris). */

@@ -123,7 +123,7 @@ export const SETTINGS = {
   },
   maxConnections: {
     name: 'TOKENPLACE_RELAY_MAX_CONNECTIONS',
-    fallback: 'derived from the open-file limit',
+    fallback: 'derived from the open-file limit and memory',
     describe: 'Open client connections at most; more are refused instead of failing with EMFILE. See "Connection cap" below.',
   },
   corsOrigins: {

@@ -91,7 +91,7 @@ describe.skipIf(!hasPrlimit())(`open-file limit lowered to ${LIMIT}`, () => {
     const relay = await startLimitedRelay({ TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url });
     const listening = relay.logs().find((line) => line.msg === 'relay listening');
     // (256 - 64) / 2: each connection may hold a client and an upstream socket, 64 kept for the runtime.
-    expect(listening?.connectionCap).toEqual({ maxConnections: 96, source: 'open-file limit', openFileLimit: LIMIT });
+    expect(listening?.connectionCap).toMatchObject({ maxConnections: 96, source: 'open-file limit', openFileLimit: LIMIT });
 
     const outcomes = Array.from({ length: CLIENTS }, () => attempt(relay.port, '/v1/hold'));
     // Exactly the cap's worth of requests reaches the upstream; everyone else is refused at once.
