@@ -60,7 +60,8 @@ export const SETTINGS = {
   trustForwardedHeaders: {
     name: 'TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS',
     fallback: true,
-    describe: 'Keep X-Forwarded-Proto/-Host and extend X-Forwarded-For from the proxy in front (true) or replace them (false).',
+    describe:
+      'Keep X-Forwarded-Proto/-Host and extend X-Forwarded-For from the proxy in front (true) or replace them and drop Forwarded, X-Real-IP, X-Forwarded-Port/-Prefix (false).',
   },
   logLevel: {
     name: 'TOKENPLACE_RELAY_LOG_LEVEL',

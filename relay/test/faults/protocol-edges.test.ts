@@ -115,3 +115,29 @@ describe('upstream status codes', () => {
     }
   });
 });
+
+describe('forwarding claims from clients', () => {
+  const CLAIMS = {
+    forwarded: 'for=203.0.113.9;proto=https',
+    'x-real-ip': '203.0.113.9',
+    'x-forwarded-port': '8443',
+    'x-forwarded-prefix': '/admin',
+  };
+
+  it.each([
+    ['false', false],
+    ['true', true],
+  ])(
+    'with TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS=%s, Forwarded, X-Real-IP and X-Forwarded-Port pass only when trusted',
+    async (setting, passes) => {
+      const trusting = await startRelay({
+        TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url,
+        TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS: setting,
+      });
+      const res = await send(trusting.port, { path: '/v1/claims', headers: CLAIMS });
+      expect(res.status).toBe(200);
+      const seen = upstream.requests.at(-1)?.headers ?? {};
+      for (const [name, value] of Object.entries(CLAIMS)) expect(seen[name], name).toBe(passes ? value : undefined);
+    },
+  );
+});
