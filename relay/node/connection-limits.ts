@@ -92,35 +92,33 @@ interface ConnectionState {
 /**
  * Caps open connections (refused above the cap instead of failing with EMFILE) and keeps
  * the process alive through accept errors: a server 'error' event after listen would otherwise
- * be an uncaught exception. At the cap, an idle keep-alive connection (one that has been
- * answered and waits for its next request) is closed to make room before a new connection is
- * refused, so clients parked on keep-alive cannot lock out the kubelet's probes.
+ * be an uncaught exception. The refusal itself is node:http's (maxConnections), which drops a
+ * connection before any socket object exists. So that clients parked on keep-alive cannot lock
+ * the kubelet's probes out, the relay never sits at the cap with idle keep-alive connections
+ * (answered, waiting for their next request): at the cap the oldest one is closed, keeping a
+ * place free for the next newcomer.
  */
 export function guardConnections(server: Server, cap: number | undefined, logger: Logger, onRefused: () => void): void {
   const dropped = throttled(logger, 'connection cap reached; refusing new connections');
   if (cap !== undefined) {
+    server.maxConnections = cap;
     const open = new Map<Socket, ConnectionState>();
-    const makeRoom = (): boolean => {
+    const live = () => open.size;
+    const closeIdle = (socket: Socket) => {
+      open.delete(socket);
+      socket.destroy();
+    };
+    const makeRoom = () => {
       // Oldest first: Map iterates in insertion order.
       for (const [socket, state] of open) {
-        if (state.busy === 0 && state.served) {
-          open.delete(socket);
-          socket.destroy();
-          return true;
-        }
+        if (live() < cap) return;
+        if (state.busy === 0 && state.served) closeIdle(socket);
       }
-      return false;
     };
-    // Before node:http sees the connection, so a refused one never reaches the parser's bookkeeping.
-    server.prependListener('connection', (socket: Socket) => {
-      if (open.size >= cap && !makeRoom()) {
-        socket.destroy();
-        onRefused();
-        dropped({ maxConnections: cap });
-        return;
-      }
+    server.on('connection', (socket: Socket) => {
       open.set(socket, { busy: 0, served: false });
       socket.once('close', () => open.delete(socket));
+      if (live() >= cap) makeRoom();
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const state = open.get(req.socket);
@@ -129,9 +127,18 @@ export function guardConnections(server: Server, cap: number | undefined, logger
       res.once('close', () => {
         state.busy--;
         state.served = true;
+        // At the cap a connection that has just been answered is closed gracefully (its response still flushes).
+        if (state.busy === 0 && live() >= cap && !req.socket.destroyed) {
+          open.delete(req.socket);
+          req.socket.end();
+        }
       });
     });
   }
+  server.on('drop', () => {
+    onRefused();
+    dropped({ maxConnections: cap });
+  });
   const acceptFailed = throttled(logger, 'could not accept a connection');
   server.on('listening', () => {
     server.on('error', (err: NodeJS.ErrnoException) => acceptFailed({ code: err.code, err: err.message }));
