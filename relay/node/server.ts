@@ -14,6 +14,7 @@ import { memoryStoreFor } from '../src/tokenplace/memory-store.ts';
 import { publicStateUrl } from '../src/tokenplace/settings.ts';
 import type { TokenPlaceStore } from '../src/tokenplace/store.ts';
 import { answerClientError, clientTimeouts, guardConnections } from './connection-limits.ts';
+import { createPipelineGate } from './pipelining.ts';
 import { createStateStoreMetrics } from './prom-state-store.ts';
 import { memoryRateLimiters } from './rate-limiters.ts';
 import { createRedisStore } from './redis-store/connect.ts';
@@ -143,6 +144,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
 
   let inFlight = 0;
   let idleWaiter: (() => void) | undefined;
+  const pipelineGate = createPipelineGate();
   const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, ...clientTimeouts(config) }, (req, res) => {
     inFlight++;
     res.once('close', () => {
@@ -166,7 +168,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
       rejectRequest(res, refused.status, refused.code, refused.message);
       return;
     }
-    handle(req, res);
+    pipelineGate(req, res, () => handle(req, res));
   });
   guardConnections(server, config.maxConnections, logger, () => metrics.connectionRefused());
   server.on('clientError', answerClientError(logger));

@@ -2,12 +2,12 @@
  * Fault suite, protocol edges: request heads the relay must refuse with a clear 4xx/5xx (not a
  * 500 and a stack trace), and upstream answers it must relay or refuse correctly.
  */
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, sendRaw } from '../helpers/http-client.ts';
 import { sampleValue, scrape } from '../helpers/metrics.ts';
 import { type RelayProcess, startRelay, stopAllRelays } from '../helpers/relay-process.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
+import { echo, startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
 import { expectHealthy, expectJsonError, expectNoCrashLogged } from './expect.ts';
 
 let upstream: TestUpstream;
@@ -140,4 +140,43 @@ describe('forwarding claims from clients', () => {
       for (const [name, value] of Object.entries(CLAIMS)) expect(seen[name], name).toBe(passes ? value : undefined);
     },
   );
+});
+
+describe('pipelining', () => {
+  it('a request pipelined behind a POST reaches the GPU host only after the POST has finished', async () => {
+    const events: string[] = [];
+    upstream.handle((req, res, recorded) => {
+      events.push(`arrived ${req.method} ${req.url}`);
+      req.resume();
+      void recorded.settled.then(() =>
+        setTimeout(
+          () => {
+            events.push(`answered ${req.method} ${req.url}`);
+            res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 });
+            res.end('ok');
+          },
+          req.method === 'POST' ? 400 : 0,
+        ),
+      );
+    });
+    const socket = connect(relay.port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      received += chunk;
+    });
+    socket.write(
+      'POST /v1/generate HTTP/1.1\r\nHost: relay\r\nContent-Length: 2\r\n\r\n{}' +
+        'GET /v1/after HTTP/1.1\r\nHost: relay\r\n\r\n' +
+        'GET /v1/last HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n',
+    );
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(received.match(/HTTP\/1\.1 200 /g)).toHaveLength(3);
+    // Safe requests behind safe ones may overlap; none reaches the GPU host before the POST is done.
+    const answeredPost = events.indexOf('answered POST /v1/generate');
+    expect(events[0]).toBe('arrived POST /v1/generate');
+    expect(events.indexOf('arrived GET /v1/after')).toBeGreaterThan(answeredPost);
+    expect(events.indexOf('arrived GET /v1/last')).toBeGreaterThan(answeredPost);
+    expect(events).toHaveLength(6);
+    upstream.handle(echo);
+  });
 });
