@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import type { Server, ServerOptions } from 'node:http';
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { totalmem } from 'node:os';
 import type { Logger } from 'pino';
 import type { RelayConfig } from '../src/config.ts';
-import { defaultMaxConnections } from '../src/connection-cap.ts';
+import { defaultMaxConnections, memoryMaxConnections } from '../src/connection-cap.ts';
 
 /**
  * The soft open-file limit of this process (RLIMIT_NOFILE), read from /proc/self/limits on
@@ -24,15 +25,34 @@ export function openFileLimit(limitsFile = '/proc/self/limits'): number | undefi
 export interface ConnectionCap {
   maxConnections: number | undefined;
   /** How the cap was chosen, for the startup log. */
-  source: 'setting' | 'open-file limit' | 'none';
+  source: 'setting' | 'open-file limit' | 'memory' | 'none';
   openFileLimit: number | undefined;
+  /** The memory the process may use (cgroup limit, else the machine's), when known. */
+  memoryBytes?: number;
 }
 
-/** The configured cap, else one derived from the open-file limit (see relay/src/connection-cap.ts). */
-export function resolveConnectionCap(configured: number | undefined, limit: number | undefined): ConnectionCap {
-  if (configured !== undefined) return { maxConnections: configured, source: 'setting', openFileLimit: limit };
-  if (limit === undefined) return { maxConnections: undefined, source: 'none', openFileLimit: undefined };
-  return { maxConnections: defaultMaxConnections(limit), source: 'open-file limit', openFileLimit: limit };
+/** The memory this process may use: its cgroup limit (a container's), else the machine's memory. */
+export function memoryLimit(): number {
+  const total = totalmem();
+  const constrained = process.constrainedMemory();
+  return constrained > 0 && constrained < total ? constrained : total;
+}
+
+/** The configured cap, else the lower of the caps derived from the open-file limit and from memory (see relay/src/connection-cap.ts). */
+export function resolveConnectionCap(
+  configured: number | undefined,
+  limit: number | undefined,
+  memoryBytes?: number,
+): ConnectionCap {
+  const memory = memoryBytes === undefined ? {} : { memoryBytes };
+  if (configured !== undefined) return { maxConnections: configured, source: 'setting', openFileLimit: limit, ...memory };
+  const byFiles = limit === undefined ? undefined : defaultMaxConnections(limit);
+  const byMemory = memoryBytes === undefined ? undefined : memoryMaxConnections(memoryBytes);
+  if (byMemory !== undefined && (byFiles === undefined || byMemory < byFiles)) {
+    return { maxConnections: byMemory, source: 'memory', openFileLimit: limit, ...memory };
+  }
+  if (byFiles === undefined) return { maxConnections: undefined, source: 'none', openFileLimit: undefined, ...memory };
+  return { maxConnections: byFiles, source: 'open-file limit', openFileLimit: limit, ...memory };
 }
 
 /** node:http options that bound how long a client may take to send its request (slowloris). */
@@ -63,14 +83,58 @@ function throttled(logger: Logger, message: string, intervalMs = 10_000): (field
   };
 }
 
+/** Per client connection: requests in progress, and whether it has answered one (so it is a keep-alive connection). */
+interface ConnectionState {
+  busy: number;
+  served: boolean;
+}
+
 /**
  * Caps open connections (refused above the cap instead of failing with EMFILE) and keeps
  * the process alive through accept errors: a server 'error' event after listen would otherwise
- * be an uncaught exception.
+ * be an uncaught exception. The refusal itself is node:http's (maxConnections), which drops a
+ * connection before any socket object exists. So that clients parked on keep-alive cannot lock
+ * the kubelet's probes out, the relay never sits at the cap with idle keep-alive connections
+ * (answered, waiting for their next request): at the cap the oldest one is closed, keeping a
+ * place free for the next newcomer.
  */
 export function guardConnections(server: Server, cap: number | undefined, logger: Logger, onRefused: () => void): void {
-  if (cap !== undefined) server.maxConnections = cap;
   const dropped = throttled(logger, 'connection cap reached; refusing new connections');
+  if (cap !== undefined) {
+    server.maxConnections = cap;
+    const open = new Map<Socket, ConnectionState>();
+    const live = () => open.size;
+    const closeIdle = (socket: Socket) => {
+      open.delete(socket);
+      socket.destroy();
+    };
+    const makeRoom = () => {
+      // Oldest first: Map iterates in insertion order.
+      for (const [socket, state] of open) {
+        if (live() < cap) return;
+        if (state.busy === 0 && state.served) closeIdle(socket);
+      }
+    };
+    server.on('connection', (socket: Socket) => {
+      open.set(socket, { busy: 0, served: false });
+      socket.once('close', () => open.delete(socket));
+      if (live() >= cap) makeRoom();
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const state = open.get(req.socket);
+      if (state === undefined) return;
+      state.busy++;
+      res.once('close', () => {
+        state.busy--;
+        state.served = true;
+        // At the cap a connection that has just been answered is closed gracefully (its response still flushes).
+        if (state.busy === 0 && live() >= cap && !req.socket.destroyed) {
+          open.delete(req.socket);
+          req.socket.end();
+        }
+      });
+    });
+  }
   server.on('drop', () => {
     onRefused();
     dropped({ maxConnections: cap });

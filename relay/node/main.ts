@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, describeConfig, loadConfig } from '../src/config.ts';
-import { openFileLimit, resolveConnectionCap } from './connection-limits.ts';
+import { memoryLimit, openFileLimit, resolveConnectionCap } from './connection-limits.ts';
 import { createLogger } from './logger.ts';
 import { createPromMetrics } from './prom-metrics.ts';
 import { createRelayServer } from './server.ts';
@@ -34,7 +34,7 @@ try {
 }
 
 // The connection cap defaults to what the open-file limit allows (see relay/src/connection-cap.ts).
-const connectionCap = resolveConnectionCap(config.maxConnections, openFileLimit());
+const connectionCap = resolveConnectionCap(config.maxConnections, openFileLimit(), memoryLimit());
 config = { ...config, maxConnections: connectionCap.maxConnections };
 
 const { logger, flushSync } = createLogger(config.logLevel);

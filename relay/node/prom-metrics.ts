@@ -10,6 +10,13 @@ const QUEUE_WAIT_BUCKETS = [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 
 /** Buckets from 5 ms to 5 minutes: proxied LLM generations run for tens of seconds. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
+/** The IANA-registered status codes, plus nginx's 499 (client closed the request), which the relay logs. */
+const REGISTERED_STATUSES = new Set([
+  100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402,
+  403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431,
+  451, 499, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
+]);
+
 export function createPromMetrics(registry: Registry = new Registry()): RelayMetrics & { registry: Registry } {
   // Process metrics include process_open_fds and process_max_fds.
   collectDefaultMetrics({ register: registry });
@@ -62,6 +69,16 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
     },
   });
   new Gauge({
+    name: `${PREFIX}upstream_orphaned`,
+    help: 'Of upstream_in_flight: requests whose client has gone while the GPU host still works on them (their slot stays taken until it is done).',
+    labelNames: ['member'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const member of admission?.members() ?? []) this.set({ member: member.id }, member.orphaned);
+    },
+  });
+  new Gauge({
     name: `${PREFIX}upstream_members`,
     help: 'Pool members by passive-health state.',
     labelNames: ['state'] as const,
@@ -97,7 +114,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
   for (const reason of ['queue_full', 'queue_timeout']) rejections.inc({ reason }, 0);
   const ejections = new Counter({
     name: `${PREFIX}upstream_ejections_total`,
-    help: 'Pool members ejected after consecutive connect failures, by kind of member.',
+    help: 'Pool members ejected after consecutive failures (refused, TLS, reset before answering), by kind of member.',
     labelNames: ['member'] as const,
     registers: [registry],
   });
@@ -108,6 +125,8 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
     registers: [registry],
   });
 
+  // Status codes outside the registered set are folded into their class ("2xx"), so an upstream cannot create label values at will.
+  const statusLabel = (status: number) => (REGISTERED_STATUSES.has(status) ? String(status) : `${Math.floor(status / 100)}xx`);
   // Methods outside the standard set are folded so a client cannot create label values at will.
   const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
   const methodLabel = (method: string) => (KNOWN_METHODS.has(method) ? method : 'OTHER');
@@ -137,7 +156,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
       let children = finishedOf.get(key);
       if (children === undefined) {
         children = {
-          requests: requests.labels({ method: labelMethod, route, status: String(status) }),
+          requests: requests.labels({ method: labelMethod, route, status: statusLabel(status) }),
           duration: duration.labels({ method: labelMethod, route }),
         };
         finishedOf.set(key, children);

@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Response as NodeResponse } from '@whatwg-node/fetch';
 import { createServerAdapter } from '@whatwg-node/server';
@@ -13,16 +14,16 @@ import { memoryStoreFor } from '../src/tokenplace/memory-store.ts';
 import { publicStateUrl } from '../src/tokenplace/settings.ts';
 import type { TokenPlaceStore } from '../src/tokenplace/store.ts';
 import { answerClientError, clientTimeouts, guardConnections } from './connection-limits.ts';
+import { createPipelineGate } from './pipelining.ts';
 import { createStateStoreMetrics } from './prom-state-store.ts';
 import { memoryRateLimiters } from './rate-limiters.ts';
 import { createRedisStore } from './redis-store/connect.ts';
+import { refuseRequestHead } from './request-head.ts';
 import { sendResponse } from './send-response.ts';
 import { createUndiciUpstream } from './undici-upstream.ts';
 
 /** Longer than Traefik's 90 s idle timeout for backend connections, so the relay is never the side that closes first. */
 const KEEP_ALIVE_TIMEOUT_MS = 95_000;
-
-const VALID_HOST = /^(?:[A-Za-z0-9\-._~%!$&'()*+,;=]+|\[[0-9A-Fa-f:.]+\])(?::\d{0,5})?$/;
 
 function rejectRequest(res: ServerResponse, status: number, code: string, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
@@ -119,6 +120,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     Response: NodeResponseClass,
     tokenplaceStore,
     rateLimiters: memoryRateLimiters,
+    resolveHost: async (host) => (await lookup(host, { all: true })).map((entry) => entry.address),
   });
   const adapter = createServerAdapter<{ req: IncomingMessage }>((request, serverContext) =>
     relay(request, { clientAddress: serverContext.req.socket.remoteAddress }),
@@ -142,6 +144,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
 
   let inFlight = 0;
   let idleWaiter: (() => void) | undefined;
+  const pipelineGate = createPipelineGate();
   const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, ...clientTimeouts(config) }, (req, res) => {
     inFlight++;
     res.once('close', () => {
@@ -159,12 +162,13 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
       return;
     }
     req.url = target;
-    const host = req.headers.host;
-    if (host !== undefined && !VALID_HOST.test(host)) {
-      rejectRequest(res, 400, 'bad_host', 'The Host header is not a valid host name.');
+    const refused = refuseRequestHead(req);
+    if (refused !== undefined) {
+      logger.debug({ host: req.headers.host, status: refused.status, code: refused.code }, 'request head refused');
+      rejectRequest(res, refused.status, refused.code, refused.message);
       return;
     }
-    handle(req, res);
+    pipelineGate(req, res, () => handle(req, res));
   });
   guardConnections(server, config.maxConnections, logger, () => metrics.connectionRefused());
   server.on('clientError', answerClientError(logger));

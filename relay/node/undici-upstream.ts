@@ -9,6 +9,7 @@ import {
   type UpstreamRequest,
   type UpstreamResponse,
 } from '../src/upstream.ts';
+import { FORBIDDEN_ADDRESS, guardedLookup } from './guarded-lookup.ts';
 
 export interface UndiciUpstreamOptions {
   connectTimeoutMs: number;
@@ -17,9 +18,28 @@ export interface UndiciUpstreamOptions {
   idleTimeoutMs: number;
 }
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+const CONNECT_CODES = new Set([
+  FORBIDDEN_ADDRESS,
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
+
+/** The TLS handshake failed (wrong protocol, bad certificate): like a refused connection, nothing reached the host. */
+function isTlsFailure(code: string, message: string): boolean {
+  return (
+    code.startsWith('ERR_SSL_') ||
+    code.startsWith('ERR_TLS_') ||
+    code.includes('CERT') ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    message.includes('before secure TLS connection was established')
+  );
+}
 
 function errorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown })?.code;
@@ -35,13 +55,14 @@ function isParserError(err: unknown): boolean {
   return cause !== undefined && cause !== err && isParserError(cause);
 }
 
-export function classifyUndiciError(err: unknown, aborted: boolean): UpstreamError {
+/** beforeResponse: no response byte had arrived (a reset then says the host is broken, not that an answer was cut). */
+export function classifyUndiciError(err: unknown, aborted: boolean, beforeResponse = false): UpstreamError {
   if (err instanceof UpstreamError) return err;
   const code = errorCode(err) ?? '';
   const message = err instanceof Error ? err.message : String(err);
   let kind: UpstreamErrorKind;
   if (aborted || code === 'UND_ERR_ABORTED' || code === 'UND_ERR_ABORT' || code === 'ABORT_ERR') kind = 'aborted';
-  else if (CONNECT_CODES.has(code)) kind = 'connect';
+  else if (CONNECT_CODES.has(code) || isTlsFailure(code, message)) kind = 'connect';
   else if (code === 'EMFILE' || code === 'ENFILE') kind = 'overloaded';
   else if (TIMEOUT_CODES.has(code)) kind = 'timeout';
   else if (RESET_CODES.has(code)) kind = 'reset';
@@ -56,6 +77,7 @@ export function classifyUndiciError(err: unknown, aborted: boolean): UpstreamErr
   return new UpstreamError(kind, code ? `${code}: ${message}` : message, {
     cause: err,
     connectFailed: kind === 'connect' || code === 'UND_ERR_CONNECT_TIMEOUT',
+    resetBeforeResponse: kind === 'reset' && beforeResponse,
   });
 }
 
@@ -63,8 +85,8 @@ export function classifyUndiciError(err: unknown, aborted: boolean): UpstreamErr
  * The request body handed to undici. A body backed by a Node stream (what @whatwg-node/server
  * gives for an incoming request) is passed as that stream, skipping a web-stream round trip.
  */
-function nodeBody(body: UpstreamRequest['body']): Readable | null {
-  if (body === null) return null;
+function nodeBody(body: UpstreamRequest['body']): Readable | Uint8Array | null {
+  if (body === null || body instanceof Uint8Array) return body;
   const backing = (body as { readable?: unknown }).readable;
   if (backing instanceof Readable) return backing;
   return Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>);
@@ -72,30 +94,50 @@ function nodeBody(body: UpstreamRequest['body']): Readable | null {
 
 /**
  * A response body that undici fills through its dispatch handler: the upstream is paused when
- * the client reads slower than the GPU host writes, and destroying the stream (client gone)
- * aborts the upstream exchange.
+ * the client reads slower than the GPU host writes. A client that reads nothing for the idle
+ * timeout while the upstream waits is cut off, upstream exchange included (undici's own body
+ * timer stops while paused). Destroying the stream otherwise (client gone) hands the exchange
+ * back to be drained, not aborted.
  */
 class UpstreamBody extends Readable {
   bytes = 0;
-  private controller: Dispatcher.DispatchController;
-  constructor(controller: Dispatcher.DispatchController) {
+  readonly #controller: Dispatcher.DispatchController;
+  readonly #stallMs: number;
+  readonly #abandoned: (cut: Error | undefined) => void;
+  #stall: NodeJS.Timeout | undefined;
+  #stalled = false;
+  constructor(controller: Dispatcher.DispatchController, stallMs: number, abandoned: (cut: Error | undefined) => void) {
     super();
-    this.controller = controller;
+    this.#controller = controller;
+    this.#stallMs = stallMs;
+    this.#abandoned = abandoned;
   }
   override _read(): void {
-    this.controller.resume();
+    if (this.#stall !== undefined) clearTimeout(this.#stall);
+    this.#stall = undefined;
+    this.#controller.resume();
   }
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    if (!this.readableEnded) this.controller.abort(err ?? new UpstreamError('aborted', 'response body abandoned'));
+    if (this.#stall !== undefined) clearTimeout(this.#stall);
+    if (!this.readableEnded) this.#abandoned(this.#stalled ? (err ?? undefined) : undefined);
     callback(err);
   }
   deliver(chunk: Buffer): void {
     this.bytes += chunk.length;
-    if (!this.push(chunk)) this.controller.pause();
+    if (this.destroyed || this.push(chunk)) return;
+    this.#controller.pause();
+    this.#stall ??= setTimeout(() => {
+      this.#stalled = true;
+      this.destroy(new UpstreamError('aborted', `the client read nothing for ${this.#stallMs} ms`));
+    }, this.#stallMs);
   }
 }
 
-function settleWhenFinished(body: UpstreamBody): Promise<BodyOutcome> {
+/**
+ * Resolves when the client has the whole body, or else once the upstream exchange is over:
+ * a body the client abandoned is still drained from the GPU host, whose slot stays taken.
+ */
+function settleWhenFinished(body: UpstreamBody, exchangeEnded: Promise<void>): Promise<BodyOutcome> {
   return new Promise((resolve) => {
     let failure: UpstreamError | undefined;
     body.on('error', (err) => {
@@ -108,7 +150,8 @@ function settleWhenFinished(body: UpstreamBody): Promise<BodyOutcome> {
     });
     body.once('close', () => {
       if (ended) return;
-      resolve({ bytes: body.bytes, error: failure ?? new UpstreamError('aborted', 'client closed the response') });
+      const error = failure ?? new UpstreamError('aborted', 'client closed the response');
+      void exchangeEnded.then(() => resolve({ bytes: body.bytes, error }));
     });
   });
 }
@@ -124,7 +167,7 @@ export interface UndiciUpstream {
 
 export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpstream {
   const agent = new Agent({
-    connect: { timeout: options.connectTimeoutMs },
+    connect: { timeout: options.connectTimeoutMs, lookup: guardedLookup },
     headersTimeout: options.headersTimeoutMs,
     bodyTimeout: options.idleTimeoutMs,
     keepAliveTimeout: 4_000,
@@ -136,15 +179,43 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
       let controller: Dispatcher.DispatchController | undefined;
       let body: UpstreamBody | undefined;
       let settled = false;
+      // The upstream exchange itself (not what the client got of it): over once the response ended or failed.
+      let exchangeOver = false;
+      let orphaned = false;
+      let drainLimit: NodeJS.Timeout | undefined;
+      let markOver!: () => void;
+      const exchangeEnded = new Promise<void>((done) => {
+        markOver = done;
+      });
+      const endExchange = () => {
+        if (exchangeOver) return;
+        exchangeOver = true;
+        clearTimeout(drainLimit);
+        markOver();
+      };
+
+      // The client is gone but the GPU host is still working: read and discard the rest, so
+      // the slot stays taken until the host is done, within the headers timeout at most.
+      const orphan = () => {
+        if (exchangeOver || orphaned) return;
+        orphaned = true;
+        request.onOrphaned?.();
+        controller?.resume();
+        drainLimit = setTimeout(
+          () => controller?.abort(new UpstreamError('timeout', 'orphaned upstream exchange outlived the headers timeout')),
+          options.headersTimeoutMs,
+        );
+      };
 
       const onAbort = () => {
-        const reason = new UpstreamError('aborted', 'client disconnected');
-        if (body) body.destroy(reason);
-        else controller?.abort(reason);
-        if (!settled) {
-          settled = true;
-          reject(reason);
+        if (body) {
+          body.destroy(new UpstreamError('aborted', 'client disconnected'));
+          return;
         }
+        if (settled) return;
+        settled = true;
+        orphan();
+        reject(new UpstreamError('aborted', 'client disconnected', { exchangeEnded }));
       };
       if (signal.aborted) {
         reject(new UpstreamError('aborted', 'client disconnected'));
@@ -157,7 +228,7 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
           controller = ctrl;
         },
         onResponseStart(ctrl, statusCode, headers) {
-          if (statusCode < 200) return;
+          if (statusCode < 200 || settled) return;
           settled = true;
           const upstreamHeaders = headers as HeaderRecord;
           if (hasNoBody(request.method, statusCode)) {
@@ -165,19 +236,32 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
             resolve({ status: statusCode, headers: upstreamHeaders, body: null, done: Promise.resolve({ bytes: 0 }) });
             return;
           }
-          body = new UpstreamBody(ctrl);
+          body = new UpstreamBody(ctrl, options.idleTimeoutMs, (cut) => {
+            if (cut === undefined) return orphan();
+            // A client that stopped reading: the exchange is cut and the slot freed (a streaming GPU host notices at its next write).
+            ctrl.abort(cut);
+            endExchange();
+          });
           const current = body;
           current.once('close', () => signal.removeEventListener('abort', onAbort));
-          resolve({ status: statusCode, headers: upstreamHeaders, body: current, done: settleWhenFinished(current) });
+          resolve({
+            status: statusCode,
+            headers: upstreamHeaders,
+            body: current,
+            done: settleWhenFinished(current, exchangeEnded),
+          });
         },
         onResponseData(_ctrl, chunk) {
-          body?.deliver(chunk);
+          // Once the client is gone the rest is discarded.
+          if (body !== undefined && !body.destroyed) body.deliver(chunk);
         },
         onResponseEnd() {
-          body?.push(null);
+          endExchange();
+          if (body !== undefined && !body.destroyed) body.push(null);
         },
         onResponseError(_ctrl, err) {
-          const failure = classifyUndiciError(err, signal.aborted);
+          endExchange();
+          const failure = classifyUndiciError(err, signal.aborted, !settled);
           if (!settled) {
             settled = true;
             signal.removeEventListener('abort', onAbort);
@@ -200,10 +284,12 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
           handler,
         );
       } catch (err) {
+        endExchange();
         signal.removeEventListener('abort', onAbort);
         reject(classifyUndiciError(err, false));
       }
     });
 
-  return { client, close: () => agent.close() };
+  // Exchanges still draining for clients that left are cut: the process is about to exit.
+  return { client, close: () => agent.destroy() };
 }

@@ -117,11 +117,27 @@ function ranges(...texts: string[]): CidrRange[] {
 /** RFC 1918 private IPv4 ranges and IPv6 unique local addresses: what "private range" means when no list is configured. */
 export const PRIVATE_RANGES: readonly CidrRange[] = ranges('10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7');
 
-/** Addresses no compute node can have, whatever is allowed: unspecified, broadcast and multicast. */
+/**
+ * Addresses the relay never connects to, whatever TOKENPLACE_RELAY_ALLOWED_UPSTREAMS says:
+ * unspecified, broadcast and multicast (no compute node has them), and link-local, where cloud
+ * metadata services answer (169.254.169.254 on AWS, GCP and Azure; fd00:ec2::254 is AWS's over
+ * IPv6, fd20:ce::254 GCP's; 100.100.100.200 Alibaba's), handing out credentials to whoever asks.
+ */
 export const NEVER_UPSTREAM: readonly CidrRange[] = ranges(
   '0.0.0.0/8',
   '255.255.255.255/32',
   '224.0.0.0/4',
+  '169.254.0.0/16',
+  '100.100.100.200/32',
   '::/128',
   'ff00::/8',
+  'fe80::/10',
+  'fd00:ec2::254/128',
+  'fd20:ce::254/128',
 );
+
+/** True for an address the relay never connects to (see NEVER_UPSTREAM); false for anything else, names included. */
+export function neverUpstream(text: string): boolean {
+  const address = parseIp(text);
+  return address !== undefined && NEVER_UPSTREAM.some((range) => inRange(address, range));
+}

@@ -2,9 +2,10 @@
  * Relay configuration, read once from environment variables and validated.
  * Every problem is reported as a ConfigError whose message names the variable.
  */
+import { parseIp } from './cidr.ts';
 import { type CorsConfig, parseCorsOrigins } from './cors.ts';
 import { SETTINGS } from './settings.ts';
-import { boolean, ConfigError, type Env, integer, port, raw, seconds, timeoutMs } from './settings-parse.ts';
+import { boolean, ConfigError, type Env, integer, port, raw, seconds, secret, timeoutMs } from './settings-parse.ts';
 import { loadTokenPlaceConfig, publicStateUrl, type TokenPlaceConfig } from './tokenplace/settings.ts';
 import { type AllowedUpstreams, parseAllowedUpstreams } from './upstream-policy.ts';
 
@@ -49,6 +50,8 @@ export interface RelayConfig {
   clientHeadersTimeoutMs: number;
   /** Time a client has to send the whole request, head and body. */
   clientRequestTimeoutMs: number;
+  /** Longest silence in a streamed (over PREREAD_BYTES) request body once admitted. */
+  clientBodyIdleTimeoutMs: number;
   /** Open client connections at most; undefined: the runtime derives it from the open-file limit. */
   maxConnections: number | undefined;
   /** Undefined when CORS is off (no origins configured). */
@@ -80,7 +83,25 @@ function parseUpstreamUrl(name: string, value: string): URL {
   if (url.search || url.hash) {
     throw new ConfigError(name, 'must not have a query string or fragment');
   }
+  if (url.port === '0') {
+    throw new ConfigError(name, 'port 0 is not a port anything listens on');
+  }
   return url;
+}
+
+const LISTEN_NAME =
+  /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** An IP address or a host name; a malformed address (999.1.1.1, ::1::) is refused here rather than by a DNS lookup at listen. */
+function listenHost(env: Env): string {
+  const name = SETTINGS.host.name;
+  const value = raw(env, name) ?? SETTINGS.host.fallback;
+  const looksNumeric = /^[0-9.]+$/.test(value) || value.includes(':');
+  const bare = value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
+  if (looksNumeric ? parseIp(bare) === undefined : !LISTEN_NAME.test(value)) {
+    throw new ConfigError(name, `expected an IP address or a host name, got ${JSON.stringify(value)}`);
+  }
+  return bare;
 }
 
 function upstream(env: Env): URL | undefined {
@@ -138,11 +159,11 @@ export function loadConfig(env: Env): RelayConfig {
     throw new ConfigError(SETTINGS.logLevel.name, `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
   }
   return {
-    host: raw(env, SETTINGS.host.name) ?? SETTINGS.host.fallback,
+    host: listenHost(env),
     port: port(env, SETTINGS.port),
     upstreamUrl: upstream(env),
-    serverToken: raw(env, SETTINGS.serverToken.name),
-    tokenplace: loadTokenPlaceConfig(env, raw(env, SETTINGS.serverToken.name)),
+    serverToken: secret(SETTINGS.serverToken.name, raw(env, SETTINGS.serverToken.name)),
+    tokenplace: loadTokenPlaceConfig(env, secret(SETTINGS.serverToken.name, raw(env, SETTINGS.serverToken.name))),
     upstreamConnectTimeoutMs: timeoutMs(env, SETTINGS.upstreamConnectTimeoutMs),
     upstreamHeadersTimeoutMs: timeoutMs(env, SETTINGS.upstreamHeadersTimeoutMs),
     upstreamIdleTimeoutMs: timeoutMs(env, SETTINGS.upstreamIdleTimeoutMs),
@@ -159,9 +180,10 @@ export function loadConfig(env: Env): RelayConfig {
     ejectAfterFailures: integer(env, SETTINGS.ejectAfterFailures, 1, 1000),
     ejectBackoffMs: timeoutMs(env, SETTINGS.ejectBackoffMs),
     ...clientTimeouts(env),
+    clientBodyIdleTimeoutMs: timeoutMs(env, SETTINGS.clientBodyIdleTimeoutMs),
     maxConnections: maxConnections(env),
     cors: cors(env),
-    metricsToken: raw(env, SETTINGS.metricsToken.name),
+    metricsToken: secret(SETTINGS.metricsToken.name, raw(env, SETTINGS.metricsToken.name)),
   };
 }
 

@@ -4,14 +4,16 @@
  */
 import { AdmissionRejection } from './admission.ts';
 import { BodyTooLargeError, limitBody } from './body-limit.ts';
+import { type GuardedBody, guardBodyProgress, PREREAD_BYTES, prereadBody } from './body-read.ts';
 import type { RelayConfig } from './config.ts';
 import type { Guards } from './guards.ts';
 import { downstreamResponseHeaders, type HeaderRecord, upstreamRequestHeaders } from './headers.ts';
 import type { RelayMetrics, RouteLabel } from './observability.ts';
+import type { PoolMember } from './pool.ts';
 import { requestIdFor } from './request-id.ts';
 import { errorResponse, type ResponseClass } from './responses.ts';
 import { upstreamTarget } from './target.ts';
-import { type UpstreamClient, UpstreamError, type UpstreamErrorKind } from './upstream.ts';
+import { type UpstreamClient, UpstreamError, type UpstreamErrorKind, type UpstreamRequest } from './upstream.ts';
 
 /** Facts about the connection that only the hosting runtime knows. */
 export interface RelayContext {
@@ -108,20 +110,33 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
       return errorResponse(ResponseCtor, status, code, message, { ...idHeader, ...extra });
     };
 
-    let body: ReadableStream<Uint8Array> | null = null;
+    const tooLarge = () =>
+      fail(413, 'payload_too_large', `The request body exceeds ${config.maxBodyBytes} bytes.`, 'body_too_large', {
+        connection: 'close',
+      });
+    let body: UpstreamRequest['body'] = null;
     let limited: ReturnType<typeof limitBody> | undefined;
+    let guarded: GuardedBody | undefined;
     if (declaresBody(request)) {
       const declared = request.headers.get('content-length');
+      let source = request.body as ReadableStream<Uint8Array>;
       if (declared !== null && !request.headers.has('transfer-encoding')) {
-        if (Number(declared) > config.maxBodyBytes) {
-          return fail(413, 'payload_too_large', `The request body exceeds ${config.maxBodyBytes} bytes.`, 'body_too_large', {
-            connection: 'close',
-          });
-        }
-        body = request.body;
+        if (Number(declared) > config.maxBodyBytes) return tooLarge();
       } else {
-        limited = limitBody(request.body as ReadableStream<Uint8Array>, config.maxBodyBytes);
-        body = limited.stream;
+        limited = limitBody(source, config.maxBodyBytes);
+        source = limited.stream;
+      }
+      // Before admission: a small body is read whole, so a trickling client holds no slot.
+      try {
+        const read = await prereadBody(source, PREREAD_BYTES);
+        if (read instanceof Uint8Array) body = read;
+        else {
+          guarded = guardBodyProgress(read, config.clientBodyIdleTimeoutMs);
+          body = guarded.stream;
+        }
+      } catch (err) {
+        if (limited?.exceeded || err instanceof BodyTooLargeError) return tooLarge();
+        return fail(CLIENT_CLOSED, 'client_closed_request', 'The client closed the request.', `aborted: ${String(err)}`);
       }
     }
 
@@ -141,6 +156,16 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
       return fail(refused.status, refused.code, refused.message, admitted.reason, refused.headers);
     }
     let member = admitted;
+    let orphaned = false;
+    const onOrphaned = () => {
+      orphaned = true;
+      member.orphaned++;
+    };
+    /** Gives the slot back; an orphaned one stops counting as such. */
+    const release = (held: PoolMember) => {
+      if (orphaned) held.orphaned--;
+      admission.release(held);
+    };
 
     let answer: Awaited<ReturnType<UpstreamClient>>;
     for (let attempt = 1; ; attempt++) {
@@ -151,17 +176,26 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
           headers,
           body,
           signal: request.signal,
+          onOrphaned,
         });
         break;
       } catch (err) {
-        // Frees the slot; an idempotent request that could not connect gets one more member.
-        const next = guards.failed(member, err, request.method, attempt);
+        if (err instanceof UpstreamError && err.exchangeEnded !== undefined) {
+          // The client left, the GPU host is still working: its slot is held until the exchange is over.
+          const held = member;
+          void err.exchangeEnded.then(() => release(held));
+          return fail(CLIENT_CLOSED, 'client_closed_request', 'The client closed the request.', `aborted: ${err.message}`);
+        }
+        // Frees the slot; a replayable request that found the member broken gets one more member.
+        const replayable = body === null && (request.method === 'GET' || request.method === 'HEAD');
+        const next = guards.failed(member, err, replayable, attempt);
         if (next !== undefined) {
           member = next;
           continue;
         }
-        if (limited?.exceeded || err instanceof BodyTooLargeError) {
-          return fail(413, 'payload_too_large', `The request body exceeds ${config.maxBodyBytes} bytes.`, 'body_too_large', {
+        if (limited?.exceeded || err instanceof BodyTooLargeError) return tooLarge();
+        if (guarded?.stalled) {
+          return fail(408, 'body_timeout', 'The request body stopped arriving.', `body stalled: ${String(err)}`, {
             connection: 'close',
           });
         }
@@ -179,6 +213,8 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
 
     let response: Response;
     try {
+      // A status HTTP does not define (undici parses any three digits) is not passed on.
+      if (answer.status > 599) throw new RangeError(`status ${answer.status} is outside 100-599`);
       response = new ResponseCtor(answer.body as BodyInit | null, {
         status: answer.status,
         headers: responseHeadersInit(downstreamResponseHeaders(answer.headers, requestId)),
@@ -192,7 +228,7 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
     }
 
     void answer.done.then((outcome) => {
-      admission.release(served);
+      release(served);
       const error = outcome.error;
       if (error && error.kind !== 'aborted') metrics.upstreamError(error.kind);
       record(

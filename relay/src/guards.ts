@@ -7,6 +7,7 @@ import { Admission, type AdmissionRejection } from './admission.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { RelayConfig } from './config.ts';
 import { CorsPolicy } from './cors.ts';
+import type { ResolveHost } from './member-identity.ts';
 import type { RelayLogger, RelayMetrics } from './observability.ts';
 import { type PoolMember, UpstreamPool } from './pool.ts';
 import { InMemoryRegistry, type ServerRegistry } from './registry.ts';
@@ -22,6 +23,7 @@ export interface GuardDeps {
   clock?: Clock;
   registry?: ServerRegistry;
   generateId?: () => string;
+  resolveHost?: ResolveHost;
 }
 
 export interface Refusal {
@@ -36,17 +38,18 @@ export interface Guards {
   /** Undefined when CORS is off. */
   cors: CorsPolicy | undefined;
   /** The /relay/servers route. */
-  servers(request: Request): Promise<Response>;
+  servers(request: Request, clientAddress?: string): Promise<Response>;
   /** Undefined when /metrics may be served, else the 401 to send. */
   metricsAccess(request: Request): Promise<Response | undefined> | undefined;
   /** The HTTP answer to a request admission control turned away. */
   refusal(rejection: AdmissionRejection): Refusal;
   /**
-   * The upstream call on member failed: frees its slot, counts a connect failure for passive
-   * health, and returns another member when the request may be retried there (GET/HEAD whose
-   * first attempt could not connect: nothing was sent, no response byte received).
+   * The upstream call on member failed: frees its slot, counts a failure for passive health
+   * (refused, unreachable, TLS handshake failed, connection reset before any response byte), and
+   * returns another member when the request may be retried there: a replayable request (GET or
+   * HEAD without a body) on its first attempt, with nothing sent to its client yet.
    */
-  failed(member: PoolMember, err: unknown, method: string, attempt: number): PoolMember | undefined;
+  failed(member: PoolMember, err: unknown, replayable: boolean, attempt: number): PoolMember | undefined;
 }
 
 export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
@@ -62,7 +65,7 @@ export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
       metrics.upstreamEjected(member.isStatic ? 'static' : 'registered');
       log.warn(
         { member: member.id, upstream: member.publicUrl, failures: member.consecutiveFailures, backoffMs },
-        'upstream ejected after consecutive connect failures',
+        'upstream ejected after consecutive failures (refused, TLS, reset before answering)',
       );
     },
   });
@@ -82,7 +85,15 @@ export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
   });
 
   const registry = deps.registry ?? new InMemoryRegistry(config.serverLeaseSeconds, deps.generateId);
-  const servers = createServersRoute({ config, registry, admission, clock, log, Response: deps.Response });
+  const servers = createServersRoute({
+    config,
+    registry,
+    admission,
+    clock,
+    log,
+    Response: deps.Response,
+    resolveHost: deps.resolveHost,
+  });
   const metricsMatcher = config.metricsToken === undefined ? undefined : new SecretMatcher(config.metricsToken);
   const ResponseCtor = deps.Response;
 
@@ -117,14 +128,15 @@ export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
     refusal(rejection) {
       return { ...refusals[rejection.reason], headers: { 'retry-after': String(rejection.retryAfterSeconds) } };
     },
-    failed(member, err, method, attempt) {
-      const connectFailed = err instanceof UpstreamError && err.connectFailed;
+    failed(member, err, replayable, attempt) {
+      const broken = err instanceof UpstreamError && (err.connectFailed || err.resetBeforeResponse);
       // Health first, so a freed slot is not handed to a waiter on a member about to be ejected.
-      if (connectFailed) pool.connectFailed(member);
+      if (broken) pool.connectFailed(member);
       admission.release(member);
-      if (!connectFailed) return undefined;
-      if (attempt > 1 || (method !== 'GET' && method !== 'HEAD')) return undefined;
-      return pool.acquire(member);
+      if (!broken || !replayable || attempt > 1) return undefined;
+      // Another member first; a lone member gets the retry itself, on a fresh connection (a reused
+      // keep-alive socket the GPU host had just closed is the common cause of a reset before any byte).
+      return pool.acquire(member) ?? (err.resetBeforeResponse ? pool.acquireOn(member) : undefined);
     },
   };
 }

@@ -6,6 +6,7 @@ import { CorsPolicy } from './cors.ts';
 import { CLIENT_CLOSED, createForward, type RelayContext } from './forward.ts';
 import { createGuards } from './guards.ts';
 import type { Lifecycle } from './lifecycle.ts';
+import type { ResolveHost } from './member-identity.ts';
 import type { RelayLogger, RelayMetrics, RouteLabel } from './observability.ts';
 import { redactQuery } from './redact.ts';
 import type { ServerRegistry } from './registry.ts';
@@ -34,6 +35,8 @@ export interface RelayDeps {
   registry?: ServerRegistry;
   /** token.place protocol state (default: in memory, per replica). */
   tokenplaceStore?: TokenPlaceStore;
+  /** Resolves host names to addresses (DNS); without it a host name is known by its name only. */
+  resolveHost?: ResolveHost;
   /** Counts rate-limited hits; without it the protocol's rate limits are off. */
   rateLimiters?: RateLimiterFactory;
 }
@@ -161,7 +164,7 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     const status = phase === 'ready' ? 200 : 503;
     return jsonResponse(ResponseCtor, status, {
       status: phase,
-      upstream: upstreamName ?? null,
+      // Whether forwarding is on, never where to: the upstream's address stays internal.
       relayOnly: !forwarding,
       ...counts,
       version: deps.version,
@@ -190,10 +193,10 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   });
 
   /** /relay/servers: registration and the pool listing (see servers-route.ts). */
-  async function serversRoute(request: Request): Promise<Response> {
+  async function serversRoute(request: Request, context: RelayContext | undefined): Promise<Response> {
     const startedAt = now();
     metrics.requestStarted('servers');
-    const response = await guards.servers(request);
+    const response = await guards.servers(request, context?.clientAddress);
     record(request, 'servers', response.status, startedAt, {});
     return response;
   }

@@ -31,6 +31,9 @@ const NOT_FORWARDED_UPSTREAM = new Set([
   'x-request-id',
 ]);
 
+/** Client claims about earlier hops, passed on only when the peer is trusted to have set them. */
+const FORWARDING_CLAIMS = new Set(['forwarded', 'x-real-ip', 'x-forwarded-port', 'x-forwarded-prefix']);
+
 function namedByConnection(value: string | string[] | null | undefined): Set<string> | undefined {
   if (value == null) return undefined;
   const joined = Array.isArray(value) ? value.join(',') : value;
@@ -59,8 +62,10 @@ export interface ForwardingFacts {
 export function upstreamRequestHeaders(incoming: Headers, facts: ForwardingFacts): HeaderRecord {
   const connectionNamed = namedByConnection(incoming.get('connection'));
   const out: HeaderRecord = {};
+  const trusted = facts.trustForwardedHeaders;
   incoming.forEach((value, name) => {
     if (isHopByHop(name, connectionNamed) || NOT_FORWARDED_UPSTREAM.has(name)) return;
+    if (!trusted && FORWARDING_CLAIMS.has(name)) return;
     out[name] = value;
   });
 

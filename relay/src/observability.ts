@@ -26,7 +26,7 @@ export type TokenPlaceRouteLabel =
 /** Pool and queue state, read when metrics are scraped rather than updated per request. */
 export interface AdmissionView {
   depth(): number;
-  members(): readonly { id: string; inFlight: number; ejectedUntil: number }[];
+  members(): readonly { id: string; inFlight: number; orphaned: number; ejectedUntil: number }[];
   now(): number;
 }
 
@@ -51,7 +51,7 @@ export interface RelayMetrics extends TokenPlaceMetrics {
   /** A request left the queue: admitted, timed out, or its client went away. */
   queueWaited(seconds: number, outcome: WaitOutcome): void;
   admissionRejected(reason: Exclude<RejectionReason, 'client_closed'>): void;
-  /** A pool member was ejected after consecutive connect failures. */
+  /** A pool member was ejected after consecutive failures (refused, TLS, reset before answering). */
   upstreamEjected(member: 'static' | 'registered'): void;
   /** The runtime refused a client connection because the connection cap was reached. */
   connectionRefused(): void;

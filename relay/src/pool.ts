@@ -24,6 +24,8 @@ export class PoolMember {
   /** maxConcurrency, or Infinity when there is none. */
   capacity: number;
   inFlight = 0;
+  /** Of inFlight: slots whose client has gone while the GPU host still works on the request. */
+  orphaned = 0;
   /** Lease end (wall clock); Infinity for the static upstream. */
   expiresAt: number;
   consecutiveFailures = 0;
@@ -31,6 +33,8 @@ export class PoolMember {
   ejections = 0;
   /** 0 when not ejected. */
   ejectedUntil = 0;
+  /** Address, port and path keys of the GPU host (see member-identity.ts); empty until known. */
+  identity: readonly string[] = [];
   /** Left the pool (deleted or lease ended); requests still in flight finish. */
   removed = false;
 
@@ -149,6 +153,13 @@ export class UpstreamPool {
     return best;
   }
 
+  /** Takes a slot on this very member if it is still in the pool and has one free. */
+  acquireOn(member: PoolMember): PoolMember | undefined {
+    if (member.removed || member.inFlight >= member.capacity) return undefined;
+    member.inFlight++;
+    return member;
+  }
+
   release(member: PoolMember): void {
     member.inFlight--;
   }
@@ -162,7 +173,7 @@ export class UpstreamPool {
     }
   }
 
-  /** The member could not be connected to (refused, unreachable, connect timeout). */
+  /** The member failed before answering: refused, unreachable, connect timeout, TLS handshake failed, or reset. */
   connectFailed(member: PoolMember): void {
     member.consecutiveFailures++;
     if (member.consecutiveFailures < this.#options.ejectAfterFailures || member.removed) return;

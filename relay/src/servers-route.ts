@@ -6,6 +6,8 @@
 import type { Admission } from './admission.ts';
 import type { Clock } from './clock.ts';
 import { publicUpstream, type RelayConfig, SETTINGS } from './config.ts';
+import { FailureThrottle } from './failure-throttle.ts';
+import { memberIdentity, type ResolveHost, sameHost } from './member-identity.ts';
 import type { RelayLogger } from './observability.ts';
 import type { ServerRegistry } from './registry.ts';
 import { errorResponse, jsonResponse, type ResponseClass } from './responses.ts';
@@ -24,6 +26,8 @@ export interface ServersRouteDeps {
   clock: Clock;
   log: RelayLogger;
   Response: ResponseClass;
+  /** Resolves host names, so that one GPU host reached by different names is recognised. */
+  resolveHost?: ResolveHost;
 }
 
 type Body = { ok: true; value: unknown } | { ok: false; response: Response };
@@ -73,7 +77,7 @@ async function readJson(request: Request, ResponseCtor: ResponseClass): Promise<
   }
 }
 
-export function createServersRoute(deps: ServersRouteDeps): (request: Request) => Promise<Response> {
+export function createServersRoute(deps: ServersRouteDeps): (request: Request, clientAddress?: string) => Promise<Response> {
   const { config, registry, admission, clock, log } = deps;
   const ResponseCtor = deps.Response;
   const pool = admission.pool;
@@ -92,8 +96,28 @@ export function createServersRoute(deps: ServersRouteDeps): (request: Request) =
     const checked = checkNodeUrl(rawUrl, config.allowedUpstreams);
     if (!checked.ok) return bad('upstream_not_allowed', checked.reason);
     const url = publicUpstream(checked.url);
-    if (url === staticUrl) {
-      return errorResponse(ResponseCtor, 409, 'static_upstream', 'That URL is the static upstream, which is always in the pool.');
+    const identity = await memberIdentity(checked.url, deps.resolveHost);
+    if (
+      url === staticUrl ||
+      (config.upstreamUrl && sameHost(identity, await memberIdentity(config.upstreamUrl, deps.resolveHost)))
+    ) {
+      return errorResponse(
+        ResponseCtor,
+        409,
+        'static_upstream',
+        'That URL names the static upstream (same address, port and path), which is always in the pool.',
+      );
+    }
+    const twin = pool
+      .members()
+      .find((member) => !member.isStatic && member.publicUrl !== url && sameHost(identity, member.identity));
+    if (twin !== undefined) {
+      return errorResponse(
+        ResponseCtor,
+        409,
+        'duplicate_upstream',
+        `That URL names a GPU host already in the pool (same address, port and path) as ${twin.publicUrl}.`,
+      );
     }
     if (rawName !== undefined && (typeof rawName !== 'string' || !NAME.test(rawName))) {
       return bad('invalid_registration', '"name" must be 1 to 64 printable ASCII characters.');
@@ -108,7 +132,7 @@ export function createServersRoute(deps: ServersRouteDeps): (request: Request) =
       return errorResponse(ResponseCtor, 409, 'registry_full', `At most ${result.limit} compute nodes can be registered.`);
     }
     const { server, created } = result;
-    pool.upsert(server);
+    pool.upsert(server).identity = identity;
     // New capacity may serve requests that are waiting.
     admission.dispatch();
     if (created) log.info({ server: { id: server.id, name, url, maxConcurrency } }, 'compute node registered');
@@ -152,7 +176,12 @@ export function createServersRoute(deps: ServersRouteDeps): (request: Request) =
     return new ResponseCtor(null, { status: 204, headers: { 'cache-control': 'no-store' } });
   }
 
-  return async (request) => {
+  // Ten wrong tokens a minute per address; then 429 until the minute is over, without comparing.
+  const throttle = new FailureThrottle({ limit: 10, windowMs: 60_000 });
+  let refusedSinceLog = 0;
+  let lastLog = Number.NEGATIVE_INFINITY;
+
+  return async (request, clientAddress = 'unknown') => {
     if (matcher === undefined) {
       return errorResponse(
         ResponseCtor,
@@ -161,12 +190,37 @@ export function createServersRoute(deps: ServersRouteDeps): (request: Request) =
         `Compute-node registration is disabled: set ${SETTINGS.serverToken.name} on the relay to enable it.`,
       );
     }
-    if (!(await matcher.matches(request.headers.get('x-relay-server-token')))) {
-      // A signal worth seeing (someone probing for the token); the value itself is never logged.
-      log.warn(
-        { method: request.method, tokenPresent: request.headers.has('x-relay-server-token') },
-        'compute-node registration refused: wrong or missing server token',
+    const now = clock.now();
+    const wait = throttle.retryAfter(clientAddress, now);
+    if (wait > 0) {
+      return errorResponse(
+        ResponseCtor,
+        429,
+        'too_many_failures',
+        'Too many wrong server tokens from this address; retry later.',
+        {
+          'retry-after': String(wait),
+        },
       );
+    }
+    if (!(await matcher.matches(request.headers.get('x-relay-server-token')))) {
+      const exhausted = throttle.failed(clientAddress, now);
+      refusedSinceLog++;
+      // A signal worth seeing (someone probing for the token), at most one line per 10 s; the value itself is never logged.
+      if (now - lastLog >= 10_000 || exhausted) {
+        log.warn(
+          {
+            method: request.method,
+            tokenPresent: request.headers.has('x-relay-server-token'),
+            clientAddress,
+            refused: refusedSinceLog,
+            ...(exhausted ? { throttledForSeconds: 60 } : {}),
+          },
+          'compute-node registration refused: wrong or missing server token',
+        );
+        lastLog = now;
+        refusedSinceLog = 0;
+      }
       return errorResponse(ResponseCtor, 401, 'invalid_server_token', 'Missing or wrong X-Relay-Server-Token header.');
     }
     const path = new URL(request.url).pathname;

@@ -73,3 +73,16 @@ export function port(env: Env, setting: Setting<number>): number {
 export function timeoutMs(env: Env, setting: Setting<number>): number {
   return integer(env, setting, 1, 24 * 60 * 60 * 1000);
 }
+
+/**
+ * A shared secret as configured. A header carries printable ASCII only and the relay compares
+ * exactly, so a token with a space or any other character could never match: refused at start.
+ * The message never repeats the value.
+ */
+export function secret(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[\x21-\x7e]+$/.test(value)) {
+    throw new ConfigError(name, 'must be printable ASCII without spaces (no header could ever carry it); the value is not shown');
+  }
+  return value;
+}

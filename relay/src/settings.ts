@@ -60,7 +60,8 @@ export const SETTINGS = {
   trustForwardedHeaders: {
     name: 'TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS',
     fallback: true,
-    describe: 'Keep X-Forwarded-Proto/-Host and extend X-Forwarded-For from the proxy in front (true) or replace them (false).',
+    describe:
+      'Keep X-Forwarded-Proto/-Host and extend X-Forwarded-For from the proxy in front (true) or replace them and drop Forwarded, X-Real-IP, X-Forwarded-Port/-Prefix (false).',
   },
   logLevel: {
     name: 'TOKENPLACE_RELAY_LOG_LEVEL',
@@ -97,7 +98,8 @@ export const SETTINGS = {
   ejectAfterFailures: {
     name: 'TOKENPLACE_RELAY_UPSTREAM_EJECT_AFTER',
     fallback: 3,
-    describe: 'Consecutive connect failures after which a pool member is ejected (passive health).',
+    describe:
+      'Consecutive failures (refused, unreachable, TLS handshake, reset before answering) after which a pool member is ejected (passive health).',
   },
   ejectBackoffMs: {
     name: 'TOKENPLACE_RELAY_UPSTREAM_EJECT_BACKOFF_MS',
@@ -114,9 +116,15 @@ export const SETTINGS = {
     fallback: 60000,
     describe: 'Time a client has to send its whole request, body included; then 408. At least the headers timeout.',
   },
+  clientBodyIdleTimeoutMs: {
+    name: 'TOKENPLACE_RELAY_CLIENT_BODY_IDLE_TIMEOUT_MS',
+    fallback: 10000,
+    describe:
+      'Longest silence in a request body over 64 KiB once it holds a slot (smaller bodies are read before admission); then 408 and the slot is freed.',
+  },
   maxConnections: {
     name: 'TOKENPLACE_RELAY_MAX_CONNECTIONS',
-    fallback: 'derived from the open-file limit',
+    fallback: 'derived from the open-file limit and memory',
     describe: 'Open client connections at most; more are refused instead of failing with EMFILE. See "Connection cap" below.',
   },
   corsOrigins: {

@@ -3,7 +3,8 @@
  * server token must not turn the relay into a proxy to arbitrary hosts, so a URL is refused
  * unless its host is an address inside an allowed CIDR or a host name on the list. With an
  * empty list only private-range addresses (RFC 1918, IPv6 ULA) are allowed, and no host names:
- * a name could resolve to anything.
+ * a name could resolve to anything. Link-local and cloud metadata addresses are never allowed;
+ * the runtime checks what a listed host name resolves to again when it connects.
  */
 import { type CidrRange, inRange, NEVER_UPSTREAM, PRIVATE_RANGES, parseCidr, parseIp } from './cidr.ts';
 
@@ -64,11 +65,15 @@ export function checkNodeUrl(text: unknown, allowed: AllowedUpstreams): NodeUrlC
   if (url.username !== '' || url.password !== '') return refuse('"url" must not carry credentials (user:password@)');
   if (url.search !== '' || url.hash !== '') return refuse('"url" must not have a query string or fragment');
 
+  if (url.port === '0') return refuse('"url" must not use port 0');
+
   const host = url.hostname;
   const address = parseIp(host);
   if (address !== undefined) {
     if (NEVER_UPSTREAM.some((range) => inRange(address, range))) {
-      return refuse(`${host} is an unspecified, broadcast or multicast address`);
+      return refuse(
+        `${host} is never allowed (unspecified, broadcast, multicast, link-local or a cloud metadata address), whatever TOKENPLACE_RELAY_ALLOWED_UPSTREAMS says`,
+      );
     }
     if (allowed.entries.length === 0) {
       return PRIVATE_RANGES.some((range) => inRange(address, range))

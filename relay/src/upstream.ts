@@ -9,10 +9,15 @@ export interface UpstreamRequest {
   target: UpstreamTarget;
   method: string;
   headers: HeaderRecord;
-  /** Streamed to the upstream as it is read; null when the request has no body. */
-  body: ReadableStream<Uint8Array> | null;
-  /** Aborted when the client goes away; the client must then cancel the upstream exchange. */
+  /** Streamed to the upstream as it is read, or whole when it was read before admission; null when there is none. */
+  body: ReadableStream<Uint8Array> | Uint8Array | null;
+  /**
+   * Aborted when the client goes away. The upstream exchange is not cut then: the GPU host is
+   * still working, so its answer is read and discarded (bounded by the upstream timeouts).
+   */
   signal: AbortSignal;
+  /** Called when the client has gone and the exchange goes on without it (an orphaned slot). */
+  onOrphaned?: () => void;
 }
 
 export interface BodyOutcome {
@@ -46,10 +51,20 @@ export class UpstreamError extends Error {
   readonly kind: UpstreamErrorKind;
   /** No connection could be opened (refused, unreachable, connect timeout): nothing reached the upstream. */
   readonly connectFailed: boolean;
-  constructor(kind: UpstreamErrorKind, message: string, options?: { cause?: unknown; connectFailed?: boolean }) {
+  /** The connection broke before any response byte arrived: counts against the member's health. */
+  readonly resetBeforeResponse: boolean;
+  /** Set when the client left before the answer but the upstream exchange goes on; settles when it ends. */
+  readonly exchangeEnded: Promise<void> | undefined;
+  constructor(
+    kind: UpstreamErrorKind,
+    message: string,
+    options?: { cause?: unknown; connectFailed?: boolean; resetBeforeResponse?: boolean; exchangeEnded?: Promise<void> },
+  ) {
     super(message, options);
     this.name = 'UpstreamError';
     this.kind = kind;
     this.connectFailed = options?.connectFailed ?? kind === 'connect';
+    this.resetBeforeResponse = options?.resetBeforeResponse ?? false;
+    this.exchangeEnded = options?.exchangeEnded;
   }
 }

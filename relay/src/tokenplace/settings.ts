@@ -4,7 +4,7 @@
  * relay.py, a malformed value stops the relay with a message instead of silently falling back.
  */
 import { type CidrRange, PRIVATE_RANGES, parseCidr } from '../cidr.ts';
-import { boolean, ConfigError, type Env, integer, raw, type Setting, seconds } from '../settings-parse.ts';
+import { boolean, ConfigError, type Env, integer, raw, type Setting, seconds, secret } from '../settings-parse.ts';
 
 export const TOKENPLACE_SETTINGS = {
   serverTokens: {
@@ -187,8 +187,11 @@ export function publicStateUrl(url: string | undefined): string {
 
 /** token.place's own rule: the plural list (commas or newlines) plus the single token, blanks dropped. */
 export function serverTokens(env: Env, single: string | undefined): string[] {
-  const listed = (env[TOKENPLACE_SETTINGS.serverTokens.name] ?? '').replaceAll('\n', ',').split(',');
-  return [...new Set([...listed, single ?? ''].map((token) => token.trim()).filter((token) => token !== ''))];
+  const name = TOKENPLACE_SETTINGS.serverTokens.name;
+  const listed = (env[name] ?? '').replaceAll('\n', ',').split(',');
+  const tokens = [...new Set([...listed, single ?? ''].map((token) => token.trim()).filter((token) => token !== ''))];
+  for (const token of tokens) secret(name, token);
+  return tokens;
 }
 
 export function loadTokenPlaceConfig(env: Env, singleServerToken: string | undefined): TokenPlaceConfig {

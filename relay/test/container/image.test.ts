@@ -175,7 +175,7 @@ if (docker) {
       expect(healthz.status).toBe(200);
       expect(await healthz.json()).toMatchObject({
         status: 'ready',
-        upstream: 'http://gpu-server:8000',
+        relayOnly: false,
         version: metadata.version,
       });
 

@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { request as httpRequest, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, within } from '../helpers/async.ts';
 import { sampleValue, scrape } from '../helpers/metrics.ts';
@@ -74,10 +75,10 @@ function attempt(port: number, path: string): Promise<Outcome> {
 /** A refused connection: the relay closed it before answering. */
 const REFUSED = /^(ECONNRESET|EPIPE|ECONNREFUSED|socket hang up)$/;
 
-async function startLimitedRelay(env: Record<string, string>): Promise<RelayProcess> {
+async function startLimitedRelay(env: Record<string, string>, limit = LIMIT): Promise<RelayProcess> {
   return startRelay(
     { TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY: '0', ...env },
-    { prefix: ['prlimit', `--nofile=${LIMIT}:${LIMIT}`, '--'] },
+    { prefix: ['prlimit', `--nofile=${limit}:${limit}`, '--'] },
   );
 }
 
@@ -90,7 +91,7 @@ describe.skipIf(!hasPrlimit())(`open-file limit lowered to ${LIMIT}`, () => {
     const relay = await startLimitedRelay({ TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url });
     const listening = relay.logs().find((line) => line.msg === 'relay listening');
     // (256 - 64) / 2: each connection may hold a client and an upstream socket, 64 kept for the runtime.
-    expect(listening?.connectionCap).toEqual({ maxConnections: 96, source: 'open-file limit', openFileLimit: LIMIT });
+    expect(listening?.connectionCap).toMatchObject({ maxConnections: 96, source: 'open-file limit', openFileLimit: LIMIT });
 
     const outcomes = Array.from({ length: CLIENTS }, () => attempt(relay.port, '/v1/hold'));
     // Exactly the cap's worth of requests reaches the upstream; everyone else is refused at once.
@@ -151,5 +152,53 @@ describe.skipIf(!hasPrlimit())(`open-file limit lowered to ${LIMIT}`, () => {
     await expectHealthy(relay, upstream);
     expect(relay.logs().filter((line) => line.level === 'fatal')).toEqual([]);
     expect(relay.stderr()).not.toContain('uncaught exception');
+  });
+
+  it('at the cap, idle keep-alive connections are closed to make room: /livez still answers (nofile 128, cap 48)', {
+    timeout: 60_000,
+  }, async () => {
+    upstream = await startUpstream();
+    const holding = await holdingUpstream();
+    const relay = await startLimitedRelay({ TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url }, 128);
+    const listening = relay.logs().find((line) => line.msg === 'relay listening');
+    expect(listening?.connectionCap).toMatchObject({ maxConnections: 48 });
+
+    // One connection with a request in flight (its answer is held), then 47 that were answered and stay idle.
+    const busy = attempt(relay.port, '/v1/busy');
+    upstream.handle((req, res) => {
+      req.resume();
+      if (req.url === '/v1/busy') holding.held.push(res);
+      else res.end('ok');
+    });
+    const parked: Socket[] = [];
+    let closedByRelay = 0;
+    try {
+      for (let i = 0; i < 47; i++) {
+        const socket = connect(relay.port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        socket.once('close', () => closedByRelay++);
+        parked.push(socket);
+        const answered = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+        socket.write('GET /v1/models HTTP/1.1\r\nHost: relay\r\n\r\n');
+        await within(answered, 5_000, `keep-alive client ${i} to be answered`);
+      }
+      await eventually(async () => (holding.held.length === 1 ? true : undefined), 5_000, 'the busy request at the upstream');
+
+      // The relay is at its cap: every probe still gets 200 at once.
+      for (let i = 0; i < 5; i++) {
+        const probe = await within(attempt(relay.port, '/livez'), 2_000, 'a liveness probe');
+        expect(probe).toEqual({ status: 200, body: '{"status":"alive"}' });
+      }
+      // Room was made by closing idle keep-alive connections, never the one with a request in flight.
+      await eventually(async () => (closedByRelay > 0 ? true : undefined), 2_000, 'an idle keep-alive connection to be closed');
+      holding.release();
+      expect(await within(busy, 5_000, 'the busy request to finish')).toEqual({ status: 200, body: 'ok' });
+      const samples = await scrape(relay.port);
+      expect(sampleValue(samples, 'tokenplace_relay_connections_refused_total')).toBe(0);
+      expectNoCrashLogged(relay);
+    } finally {
+      for (const socket of parked) socket.destroy();
+      await holding.server.close();
+    }
   });
 });

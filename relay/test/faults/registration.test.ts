@@ -88,7 +88,7 @@ describe('registration faults', () => {
     ['a public address', 'http://8.8.8.8:8000', 'is not inside any CIDR of TOKENPLACE_RELAY_ALLOWED_UPSTREAMS'],
     ['a private address outside the list', 'http://10.0.0.7:8000', 'is not inside any CIDR'],
     ['a host name not on the list', 'http://gpu.example.org:8000', 'is not a host name listed'],
-    ['the metadata address', 'http://169.254.169.254/latest', 'is not inside any CIDR'],
+    ['the metadata address', 'http://169.254.169.254/latest', 'is never allowed'],
     ['a non-http scheme', 'file:///etc/passwd', 'absolute http:// or https:// URL'],
   ])('a disallowed URL (%s) gets 400 with the reason; nothing is contacted', async (_, url, reason) => {
     const res = await post({ url });
@@ -173,5 +173,29 @@ describe('registration faults', () => {
       await remove(id);
       server?.close();
     }
+  });
+});
+
+describe('guessing the server token', () => {
+  it('after 10 wrong tokens a minute an address gets 429 without a comparison, and the warning is not repeated per attempt', async () => {
+    const guarded = await startRelay({ TOKENPLACE_RELAY_UPSTREAM_URL: primary.url, TOKEN_PLACE_RELAY_SERVER_TOKEN: TOKEN });
+    const statuses: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const res = await send(guarded.port, {
+        method: 'POST',
+        path: '/relay/servers',
+        headers: { 'content-type': 'application/json', 'x-relay-server-token': `guess-${i}` },
+        body: '{"url":"http://10.0.0.7:8000"}',
+      });
+      statuses.push(res.status);
+      if (res.status === 429) expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    }
+    expect(statuses).toEqual([...Array(10).fill(401), ...Array(30).fill(429)]);
+    const warnings = guarded
+      .logs()
+      .filter((line) => line.msg === 'compute-node registration refused: wrong or missing server token');
+    expect(warnings.length).toBeLessThanOrEqual(2);
+    // Forwarding is untouched.
+    await expectHealthy(guarded, primary);
   });
 });

@@ -12,6 +12,13 @@ describe('a bad setting stops the real process with one line naming it', () => {
     ['TOKENPLACE_RELAY_UPSTREAM_HEADERS_TIMEOUT_MS', { TOKENPLACE_RELAY_UPSTREAM_HEADERS_TIMEOUT_MS: '-5' }],
     ['TOKENPLACE_RELAY_DRAIN_SECONDS', { TOKENPLACE_RELAY_DRAIN_SECONDS: '-1' }],
     ['TOKENPLACE_RELAY_LOG_LEVEL', { TOKENPLACE_RELAY_LOG_LEVEL: 'verbose' }],
+    // Refused before any DNS lookup, not by listen failing on it.
+    ['RELAY_HOST', { RELAY_HOST: '999.1.1.1' }],
+    ['RELAY_HOST', { RELAY_HOST: '::1::' }],
+    // Tokens no header could carry can never match.
+    ['TOKEN_PLACE_RELAY_SERVER_TOKEN', { TOKEN_PLACE_RELAY_SERVER_TOKEN: 'two words' }],
+    ['TOKEN_PLACE_RELAY_SERVER_TOKENS', { TOKEN_PLACE_RELAY_SERVER_TOKENS: 'good-token,t\u00f6ken' }],
+    ['TOKENPLACE_METRICS_TOKEN', { TOKENPLACE_METRICS_TOKEN: 'm\u00e9trics' }],
   ];
 
   const SERVER_TOKEN = 'tok-9f8e7d6c5b4a';
@@ -25,6 +32,7 @@ describe('a bad setting stops the real process with one line naming it', () => {
     expect(lines[0]).toContain(variable);
     expect(lines[0]).toMatch(/^tokenplace-relay: invalid configuration: /);
     expect(result.stderr).not.toContain(SERVER_TOKEN);
+    for (const value of Object.values(env)) if (/_TOKENS?$/.test(variable)) expect(result.stderr).not.toContain(value);
     // Nothing was started, so nothing is logged as if it had been.
     expect(result.stdout).toBe('');
   });

@@ -98,7 +98,7 @@ describe('streaming through the real relay process', () => {
     expect(received).toBe(TOTAL);
   });
 
-  it('streams the request body to the upstream before the client has finished sending it', async () => {
+  it('streams a request body over 64 KiB to the upstream before the client has finished sending it', async () => {
     const firstPart = deferred();
     upstream.handle((req, res, recorded) => {
       req.on('data', () => {
@@ -120,29 +120,37 @@ describe('streaming through the real relay process', () => {
       });
       res.once('end', () => response.resolve(text));
     });
-    req.write('part-one;');
+    // Bodies up to 64 KiB are read whole before admission; a larger one is streamed.
+    const padding = 'x'.repeat(70 * 1024);
+    req.write(`${padding}part-one;`);
     // Only once the upstream holds the first part does the client send the rest.
     await within(firstPart.promise, 3_000, 'the upstream to receive the first part of the upload');
     req.end('part-two');
 
-    expect(await within(response.promise, 3_000, 'the upload response')).toBe('got part-one;part-two');
+    expect(await within(response.promise, 3_000, 'the upload response')).toBe(`got ${padding}part-one;part-two`);
   });
 
-  it('closes the upstream exchange when the client disconnects mid-stream', async () => {
+  it('keeps draining a stream the client left (its slot stays taken), and closes it at the idle timeout', async () => {
+    const short = await startRelay({
+      TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url,
+      TOKENPLACE_RELAY_UPSTREAM_IDLE_TIMEOUT_MS: '800',
+    });
     const upstreamClosed = deferred();
     upstream.handle((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('data: first\n\n');
-      // Never ends by itself: only the relay tearing the exchange down closes it.
+      // Never ends by itself: only the relay's idle timeout closes it.
       res.once('close', () => upstreamClosed.resolve());
     });
 
-    const stream = await openStream(relay.port, { path: '/v1/chat/completions' });
+    const stream = await openStream(short.port, { path: '/v1/chat/completions' });
     await stream.waitFor('data: first', 3_000);
+    const left = Date.now();
     stream.req.destroy();
 
-    await within(upstreamClosed.promise, 3_000, 'the upstream to see its response closed after the client left');
-    const line = await relay.waitForLog((l) => l.msg === 'request' && l.status === 499, 3_000, 'the 499 log line');
+    await within(upstreamClosed.promise, 3_000, 'the upstream to see its response closed at the idle timeout');
+    expect(Date.now() - left).toBeGreaterThanOrEqual(600);
+    const line = await short.waitForLog((l) => l.msg === 'request' && l.status === 499, 3_000, 'the 499 log line');
     expect(line).toMatchObject({ route: 'proxy', path: '/v1/chat/completions', upstreamStatus: 200 });
   });
 
@@ -158,14 +166,18 @@ describe('streaming through the real relay process', () => {
 
     const req = httpRequest({ host: '127.0.0.1', port: relay.port, method: 'POST', path: '/v1/upload', agent: false });
     req.on('error', () => undefined);
-    req.write('part-one;');
+    req.write(`${'x'.repeat(70 * 1024)}part-one;`);
     await within(firstPart.promise, 3_000, 'the upstream to receive the first part of the upload');
     req.destroy();
 
     await within(upstreamAborted.promise, 3_000, 'the upstream to see the upload torn down before its end');
   });
 
-  it('closes the upstream request when the client disconnects before response headers', async () => {
+  it('keeps the upstream request open after the client left before response headers, until the headers timeout', async () => {
+    const short = await startRelay({
+      TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url,
+      TOKENPLACE_RELAY_UPSTREAM_HEADERS_TIMEOUT_MS: '1000',
+    });
     const arrived = deferred();
     const upstreamClosed = deferred();
     upstream.handle((req, res) => {
@@ -175,12 +187,14 @@ describe('streaming through the real relay process', () => {
       arrived.resolve();
     });
 
-    const req = httpRequest({ host: '127.0.0.1', port: relay.port, path: '/v1/slow', agent: false });
+    const req = httpRequest({ host: '127.0.0.1', port: short.port, path: '/v1/slow', agent: false });
     req.on('error', () => undefined);
     req.end();
     await within(arrived.promise, 3_000, 'the request to reach the upstream');
+    const left = Date.now();
     req.destroy();
 
-    await within(upstreamClosed.promise, 3_000, 'the upstream to see the request closed after the client left');
+    await within(upstreamClosed.promise, 3_000, 'the upstream to see the request closed at the headers timeout');
+    expect(Date.now() - left).toBeGreaterThanOrEqual(700);
   });
 });

@@ -47,7 +47,7 @@ describe('checkNodeUrl', () => {
     for (const url of ['http://10.0.0.7:8000', 'https://172.20.1.1', 'http://192.168.1.50:8000/base', 'http://[fd12::5]:8000']) {
       expect(checkNodeUrl(url, privateOnly), url).toMatchObject({ ok: true });
     }
-    for (const url of ['http://127.0.0.1:8000', 'http://8.8.8.8', 'http://169.254.169.254/latest', 'http://[::1]:8000']) {
+    for (const url of ['http://127.0.0.1:8000', 'http://8.8.8.8', 'http://[::1]:8000']) {
       const result = checkNodeUrl(url, privateOnly);
       expect(result.ok, url).toBe(false);
       expect(result.ok === false && result.reason).toContain('not a private-range address');
@@ -81,7 +81,7 @@ describe('checkNodeUrl', () => {
     });
   });
 
-  it('never allows unspecified, broadcast or multicast addresses, even inside an allowed range', () => {
+  it('never allows unspecified, broadcast, multicast, link-local or cloud metadata addresses, even inside an allowed range', () => {
     const everything = parseAllowedUpstreams('0.0.0.0/0, ::/0');
     for (const url of [
       'http://0.0.0.0:8000',
@@ -89,6 +89,10 @@ describe('checkNodeUrl', () => {
       'http://224.0.0.1',
       'http://[::]:80',
       'http://[ff02::1]',
+      'http://169.254.169.254/latest',
+      'http://[fd00:ec2::254]',
+      'http://[fd20:ce::254]',
+      'http://[fe80::1%25eth0]',
     ]) {
       expect(checkNodeUrl(url, everything).ok, url).toBe(false);
     }

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { clientTimeouts, openFileLimit, resolveConnectionCap } from '../../node/connection-limits.ts';
+import { clientTimeouts, memoryLimit, openFileLimit, resolveConnectionCap } from '../../node/connection-limits.ts';
 import { loadConfig } from '../../src/config.ts';
 import { defaultMaxConnections } from '../../src/connection-cap.ts';
 
@@ -59,6 +59,30 @@ describe('resolveConnectionCap', () => {
       source: 'none',
       openFileLimit: undefined,
     });
+  });
+});
+
+describe('the memory bound on the cap', () => {
+  it('takes the lower of the open-file and memory caps: 8192 under 256 MiB with a 65536 limit', () => {
+    expect(resolveConnectionCap(undefined, 65_536, 256 * 1024 * 1024)).toEqual({
+      maxConnections: 8192,
+      source: 'memory',
+      openFileLimit: 65_536,
+      memoryBytes: 256 * 1024 * 1024,
+    });
+    expect(resolveConnectionCap(undefined, 1024, 256 * 1024 * 1024)).toMatchObject({
+      maxConnections: 480,
+      source: 'open-file limit',
+    });
+    expect(resolveConnectionCap(undefined, undefined, 64 * 1024 * 1024)).toMatchObject({
+      maxConnections: 2048,
+      source: 'memory',
+    });
+    expect(resolveConnectionCap(50_000, 65_536, 256 * 1024 * 1024)).toMatchObject({ maxConnections: 50_000, source: 'setting' });
+  });
+
+  it('reads the memory this process may use', () => {
+    expect(memoryLimit()).toBeGreaterThan(0);
   });
 });
 

@@ -21,6 +21,6 @@ describe('README.md configuration table', () => {
       expect(table.match(new RegExp(`^\\| \`${setting.name}\` \\|`, 'gm')), setting.name).toHaveLength(1);
     }
     expect(table).toContain('| `TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY` | `4` |');
-    expect(table).toContain('| `TOKENPLACE_RELAY_MAX_CONNECTIONS` | derived from the open-file limit |');
+    expect(table).toContain('| `TOKENPLACE_RELAY_MAX_CONNECTIONS` | derived from the open-file limit and memory |');
   });
 });
