@@ -26,8 +26,9 @@ export const PROJECT = {
    * `unit`: vitest on the relay's, the pipeline's and the documentation's tests (the chart suite has
    * its own function). The tests that run token.place's own relay.py, server.py and client.py need
    * that pinned checkout beside the repository and Debian's python3 packages, which the Node
-   * container lacks; `.ci/run` runs them. So are the shared-state tests, which start Debian's
-   * redis-server (and, for the replicas, token.place's programs).
+   * container lacks; `.ci/run` runs them, and the browser tests, which also need Debian's chromium,
+   * and the shared-state tests, which start Debian's redis-server (and, for the replicas, token.place's
+   * programs).
    */
   unit: [
     'npx',
@@ -40,6 +41,8 @@ export const PROJECT = {
     'relay/test/tokenplace/peers/**',
     '--exclude',
     'relay/test/tokenplace/differential.test.ts',
+    '--exclude',
+    'relay/test/tokenplace/browser/**',
     '--exclude',
     'relay/test/tokenplace/store/**',
     '--exclude',

@@ -1,9 +1,21 @@
 /**
- * Reads a protocol route's JSON body with a byte cap, without buffering more than the cap.
- * Unlike relay.py, any content type is read as JSON, and a malformed body gets relay.py's JSON
- * "Invalid request data" instead of Flask's HTML error page.
+ * Reads a protocol route's JSON body with a byte cap, without buffering more than the cap. As in
+ * relay.py (Flask's get_json), a body must be declared JSON: a browser can send text/plain across
+ * origins without a preflight, so accepting it would let any web page drive the compute-node
+ * routes. Errors are relay.py's JSON "Invalid request data", never Flask's HTML page.
  */
-export type BodyResult = { kind: 'json'; value: unknown } | { kind: 'malformed' } | { kind: 'too_large' } | { kind: 'empty' };
+export type BodyResult =
+  | { kind: 'json'; value: unknown }
+  | { kind: 'malformed' }
+  | { kind: 'too_large' }
+  | { kind: 'empty' }
+  | { kind: 'not_json' };
+
+/** application/json or application/<anything>+json, as Flask's request.is_json. */
+export function declaresJson(request: Request): boolean {
+  const type = request.headers.get('content-type')?.split(';')[0].trim().toLowerCase() ?? '';
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
 
 export async function readBytes(request: Request, maxBytes: number): Promise<Uint8Array | 'too_large'> {
   const declared = request.headers.get('content-length');
@@ -17,7 +29,8 @@ export async function readBytes(request: Request, maxBytes: number): Promise<Uin
     if (done) break;
     total += value.byteLength;
     if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
+      // Not cancelled: that would drop the connection before the 413 (sent with connection: close) is written.
+      reader.releaseLock();
       return 'too_large';
     }
     chunks.push(value);
@@ -44,6 +57,8 @@ export function parseJson(bytes: Uint8Array): BodyResult {
 }
 
 export async function readJson(request: Request, maxBytes: number): Promise<BodyResult> {
+  // An unread body is discarded by the runtime after the answer; cancelling it here would drop the connection first.
+  if (!declaresJson(request)) return { kind: 'not_json' };
   const bytes = await readBytes(request, maxBytes);
   return bytes === 'too_large' ? { kind: 'too_large' } : parseJson(bytes);
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/async.ts';
 import { renderTestPod, testPodRun } from './chart-test-pod.ts';
 import {
   CHART_LIKE_RUN_FLAGS,
@@ -98,6 +99,9 @@ if (docker) {
         '127.0.0.1::5010',
         '--env',
         `TOKENPLACE_RELAY_DRAIN_SECONDS=${DRAIN_SECONDS}`,
+        // As the chart sets it with env.upstream.enabled: forwarding to the HTTP GPU server is off by default.
+        '--env',
+        'TOKENPLACE_RELAY_UPSTREAM_URL=http://gpu-server:8000',
         tag,
       ]);
       baseUrl = `http://127.0.0.1:${await publishedPort(docker, relayName, 5010)}`;
@@ -203,7 +207,15 @@ if (docker) {
     });
 
     it('logs JSON lines on stdout, one per forwarded request, and nothing on stderr', async () => {
-      const logs = await docker.try(['logs', relayName]);
+      // The relay writes its log in batches (at least every 200 ms): wait for the request's line.
+      const logs = await eventually(
+        async () => {
+          const current = await docker.try(['logs', relayName]);
+          return current.stdout.includes('"path":"/v1/models"') ? current : undefined;
+        },
+        5_000,
+        'the forwarded request to be logged',
+      );
       expect(logs.code).toBe(0);
       expect(logs.stderr).toBe('');
       const lines = logs.stdout.split('\n').filter(Boolean);
@@ -230,7 +242,8 @@ if (docker) {
         expect([...topLevel].sort()).toEqual(['dist', 'node_modules', 'package.json']);
         const dist = app.filter((path) => path.startsWith('app/dist/') && !path.endsWith('/'));
         expect(dist.length).toBeGreaterThan(0);
-        expect(dist.filter((path) => !/^app\/dist\/relay\/(src|node)\/[^/]+\.js$/.test(path))).toEqual([]);
+        expect(dist.filter((path) => !/^app\/dist\/relay\/(src|node)\/(?:[a-z-]+\/)*[^/]+\.js$/.test(path))).toEqual([]);
+        expect(dist).toContain('app/dist/relay/src/tokenplace/protocol.js');
         expect(dist).toContain('app/dist/relay/node/main.js');
 
         const packageDir = /^app\/((?:node_modules\/(?:@[^/]+\/[^/.][^/]*|[^@/.][^/]*)\/)+)$/;

@@ -40,13 +40,7 @@ const ALLOWED_DIFFERENCES: AllowedDifference[] = [
     where: ['$.active_upstream_servers', '$.configured_upstream_servers'],
     why: UPSTREAM_POOL,
   },
-  {
-    step: 'requests: content type not JSON',
-    where: ['status', '$'],
-    why:
-      "Flask's get_json() refuses a body not declared application/json (HTML 400); ours reads every protocol body as JSON " +
-      'whatever its Content-Type (relay/src/tokenplace/body.ts); the route is CORS * anyway',
-  },
+  { step: 'requests: content type not JSON', where: ['$', 'value $.error.code'], why: HTML_ERROR_PAGE },
   { step: 'requests: malformed JSON', where: ['$', 'value $.error.code'], why: HTML_ERROR_PAGE },
   { step: 'retrieve: malformed JSON', where: ['$', 'value $.error.code'], why: HTML_ERROR_PAGE },
   { step: 'responses: malformed JSON', where: ['$', 'value $.error.code'], why: HTML_ERROR_PAGE },

@@ -3,7 +3,7 @@
  * unregistration. (The long poll has its own module.) Every route passes nodeGate first.
  */
 import { credentialDigest, newCredential } from '../auth.ts';
-import { parseJson, readBytes, readJson } from '../body.ts';
+import { declaresJson, parseJson, readBytes, readJson } from '../body.ts';
 import { normaliseCapabilities } from '../capabilities.ts';
 import {
   checkProgress,
@@ -141,7 +141,7 @@ export function createNodePlane(
     if (bytes === 'too_large') return tooLarge(ctx, 'Progress envelope too large');
     const refused = await nodeGate(ctx, request, peer);
     if (refused) return refused;
-    const parsed = parseJson(bytes);
+    const parsed = declaresJson(request) ? parseJson(bytes) : ({ kind: 'not_json' } as const);
     const checked = checkProgress(parsed.kind === 'json' ? parsed.value : undefined);
     if (!checked.ok) return wire.error(400, checked.message, 400);
     const digest = await credentialDigest(checked.credential);

@@ -69,6 +69,19 @@ describe('POST /api/v1/relay/servers/register', () => {
     expect(reply.body).toEqual({ error: { message, code: 'invalid_capabilities' } });
   });
 
+  it('refuses a body not declared JSON, so a web page cannot register a node with a text/plain post (no preflight)', async () => {
+    const h = harness({ TOKEN_PLACE_RELAY_SERVER_TOKEN: '', TOKENPLACE_RELAY_OPEN_REGISTRATION: 'true' });
+    const request = new Request('http://relay/api/v1/relay/servers/register', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain;charset=UTF-8' },
+      body: JSON.stringify({ server_public_key: 'intruder', capabilities: capabilities() }),
+    });
+    const reply = await h.handler(request, { clientAddress: '203.0.113.9' });
+    expect(reply.status).toBe(400);
+    expect(await reply.json()).toEqual({ error: { message: 'Invalid request data', code: 400 } });
+    expect(await h.store.getNode('intruder')).toBeUndefined();
+  });
+
   it('hands out the control credential once, keeps only its digest, and renews the lease on re-registration', async () => {
     const h = harness();
     const first = await h.node(REGISTER, { server_public_key: 'k', capabilities: capabilities() });
