@@ -84,6 +84,7 @@ function protocolStore(
     observer,
     metrics: storeMetrics,
     events: {
+      ready: () => logger.info({ state: publicStateUrl(tp.stateUrl) }, 'connected to the shared state store'),
       reconnecting: () => storeMetrics?.reconnecting(),
       error: (err) => {
         // A down store reports every retry; one line a few seconds is enough.
@@ -93,9 +94,8 @@ function protocolStore(
       },
     },
   });
-  ready.then(
-    () => logger.info({ state: publicStateUrl(tp.stateUrl) }, 'connected to the shared state store'),
-    (err: Error) => logger.warn({ err: err.message }, 'state store not reachable yet; protocol routes answer 503 until it is'),
+  ready.catch((err: Error) =>
+    logger.warn({ err: err.message }, 'state store not reachable yet; protocol routes answer 503 until it is'),
   );
   // The public quota and the control-plane budget are one budget across replicas too.
   return { store, shared: true, rateLimiters: redisRateLimiters(client, prefix) };

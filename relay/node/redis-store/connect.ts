@@ -25,6 +25,8 @@ export interface StateConnection {
 }
 
 export interface ConnectionEvents {
+  /** The connection for commands is (again) ready. */
+  ready?(): void;
   reconnecting?(): void;
   error?(err: Error): void;
 }
@@ -61,6 +63,7 @@ export function createRedisStore(
     redis.on('error', (err: Error) => hooks.events?.error?.(err));
   }
   client.on('reconnecting', () => hooks.events?.reconnecting?.());
+  client.on('ready', () => hooks.events?.ready?.());
   const prefix = `${connection.prefix ?? 'tokenplace'}:{relay}:`;
   const store = new RedisStore({
     client,
