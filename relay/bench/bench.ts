@@ -3,8 +3,9 @@
  * proxy_pass with upstream keep-alive (1 worker), (c) through the relay (1 process, compiled as
  * the image runs it), and, to show what the upstream client alone costs, (ref) minimal Node
  * proxies built on fetch, undici.request and undici.stream; then (d), (e) the relay with
- * registration and admission control on.
- * Run with `npm run bench`; needs Debian's nginx and wrk. Writes docs/benchmarks.md.
+ * registration and admission control on; last, the token.place protocol against relay.py
+ * (tokenplace/, also runnable alone with `npm run bench:tokenplace`).
+ * Run with `npm run bench`; needs Debian's nginx, wrk and python3-gunicorn. Writes docs/benchmarks.md.
  *
  *   BENCH_SECONDS      seconds per saturation run (default 10)
  *   BENCH_CONNECTIONS  concurrent connections (default 50)
@@ -12,19 +13,17 @@
  *   BENCH_WRITE=0      print the table without rewriting docs/benchmarks.md
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { execEntrypoint } from '../../ci/test/dockerfile.ts';
+import { buildRelay, COMPILED_MAIN, IMAGE_NODE_FLAGS } from './compiled-relay.ts';
+import { rssMb } from './memory.ts';
 import { findFreePort, waitForHttp } from './net.ts';
 import { replaceSection } from './report.ts';
+import { benchAndReport } from './tokenplace/run.ts';
 
-/** Node's flags as the image's ENTRYPOINT passes them, so the relay is measured as it runs in the pod. */
-const IMAGE_NODE_FLAGS = execEntrypoint(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8')).filter((arg) =>
-  arg.startsWith('--'),
-);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 /** Alternating runs per row in the registration + admission comparison. */
@@ -105,13 +104,6 @@ async function atRate(url: string, rate: number): Promise<Load> {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
-/** RSS split into anonymous memory (heap, buffers) and file-backed pages (mostly the node binary's own code, shared and reclaimable). */
-function rssMb(pid: number): { current: number; anon: number; file: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { current: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024, peak: kb('VmHWM') / 1024 };
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'relay-bench-'));
 const nginx = need('nginx');
 const upstreamPort = await findFreePort();
@@ -137,11 +129,8 @@ start(nginx, [
   server { listen 127.0.0.1:${proxyPort}; location / { proxy_pass http://gpu; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
   ),
 ]);
-// The relay as the image runs it: compiled to JavaScript, not through Node's type stripping.
-execFileSync(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', join(repoRoot, 'tsconfig.build.json')], {
-  stdio: 'inherit',
-});
-const relay = start(process.execPath, [...IMAGE_NODE_FLAGS, join(repoRoot, 'dist/relay/node/main.js')], {
+buildRelay();
+const relay = start(process.execPath, [...IMAGE_NODE_FLAGS, COMPILED_MAIN], {
   ...process.env,
   RELAY_HOST: '127.0.0.1',
   RELAY_PORT: String(relayPort),
@@ -231,7 +220,10 @@ process.stdout.write(`${admissionTable}\n`);
 if (process.env.BENCH_WRITE !== '0') {
   replaceSection(join(repoRoot, 'docs/benchmarks.md'), 'Registration and admission overhead', admissionTable);
 }
-process.exit(0);
+
+progress('token.place protocol, relay.py and the relay');
+const protocolMeasured = await benchAndReport({ build: false });
+process.exit(protocolMeasured ? 0 : 1);
 
 /**
  * A relay with a server token, a registered compute node and a per-member limit. The node is the
@@ -241,7 +233,7 @@ process.exit(0);
 async function admissionRelay(perMember: number): Promise<string> {
   const port = await findFreePort();
   const token = 'bench-server-token';
-  start(process.execPath, [...IMAGE_NODE_FLAGS, join(repoRoot, 'dist/relay/node/main.js')], {
+  start(process.execPath, [...IMAGE_NODE_FLAGS, COMPILED_MAIN], {
     ...process.env,
     RELAY_HOST: '127.0.0.1',
     RELAY_PORT: String(port),

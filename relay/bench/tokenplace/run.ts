@@ -1,0 +1,139 @@
+/**
+ * Runs the token.place protocol benchmark (issue 11) against relay.py and this relay, one after the
+ * other, and renders its section of docs/benchmarks.md. Settings come from the environment:
+ *
+ *   BENCH_ROUND_TRIPS        measured round trips in (a) (default 300), after BENCH_ROUND_TRIP_WARMUP (default 50)
+ *   BENCH_SETTLE_MS          how long the node's poll is parked before each round trip (default 20)
+ *   BENCH_CLIENTS            waiting clients in (b) (default 200)
+ *   BENCH_RETRIEVE_SECONDS   measured seconds of (b) (default 10), after 2 s of warm-up
+ *   BENCH_RELAYS             which relays, comma-separated: relay.py,ours (default both; with one, nothing is written)
+ *   BENCH_WRITE=0            print the section without rewriting docs/benchmarks.md
+ */
+import { cpus, loadavg, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { buildRelay } from '../compiled-relay.ts';
+import { type Rss, rssMb, sumRss } from '../memory.ts';
+import { replaceSection } from '../report.ts';
+import { pythonVersions, type RelayUnderTest, startOurRelay, startRelayPy } from './relays.ts';
+import { measureRetrieveLoad, type RetrieveLoad } from './retrieve-load.ts';
+import { measureRoundTrips, type RoundTripOptions, type RoundTrips } from './round-trip.ts';
+import { type Context, renderSection } from './table.ts';
+
+const SECTION = 'token.place protocol: relay.py and this relay';
+
+/** Measures, prints the section, and writes it into docs/benchmarks.md when both relays were measured. */
+export async function benchAndReport({ build }: { build: boolean }): Promise<boolean> {
+  const options = optionsFromEnv();
+  if (build && options.relays.includes('ours')) buildRelay();
+  const { markdown, complete } = await benchTokenplaceProtocol(options);
+  process.stdout.write(`${markdown}\n`);
+  if (process.env.BENCH_WRITE === '0') return complete;
+  const both = options.relays.includes('ours') && options.relays.includes('relay.py');
+  if (!complete || !both) {
+    process.stderr.write(
+      `bench tokenplace: docs/benchmarks.md left alone (${complete ? 'only one relay measured' : 'a relay failed'})\n`,
+    );
+    return complete;
+  }
+  const file = fileURLToPath(new URL('../../../docs/benchmarks.md', import.meta.url));
+  replaceSection(file, SECTION, markdown);
+  process.stdout.write(`wrote ${file}\n`);
+  return complete;
+}
+
+export interface Memory {
+  total: Rss;
+  byProcess: { label: string; rss: Rss }[];
+}
+
+export interface RelayResult {
+  name: string;
+  ours: boolean;
+  /** The 1-minute load average when this relay's measurement started (the machine is shared). */
+  loadAtStart: number;
+  rest?: Memory;
+  roundTrips?: RoundTrips;
+  retrieve?: RetrieveLoad;
+  /** The largest RSS sampled while the clients were waiting. */
+  loaded?: Memory;
+  error?: string;
+}
+
+const number = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+
+export function optionsFromEnv() {
+  return {
+    roundTrip: {
+      count: number('BENCH_ROUND_TRIPS', 300),
+      warmup: number('BENCH_ROUND_TRIP_WARMUP', 50),
+      settleMs: number('BENCH_SETTLE_MS', 20),
+    } satisfies RoundTripOptions,
+    clients: number('BENCH_CLIENTS', 200),
+    seconds: number('BENCH_RETRIEVE_SECONDS', 10),
+    warmupSeconds: 2,
+    relays: (process.env.BENCH_RELAYS ?? 'relay.py,ours').split(',').map((name) => name.trim()),
+  };
+}
+
+export type Options = ReturnType<typeof optionsFromEnv>;
+
+/** Measures both relays; complete is false when one could not be measured (its row says why). */
+export async function benchTokenplaceProtocol(options: Options): Promise<{ markdown: string; complete: boolean }> {
+  const versions = pythonVersions();
+  const loadBefore = loadavg();
+  const progress = (step: string) =>
+    process.stderr.write(`bench tokenplace: ${step} (load average ${loadavg()[0].toFixed(2)})\n`);
+  const results: RelayResult[] = [];
+  for (const which of options.relays) {
+    if (which !== 'relay.py' && which !== 'ours') throw new Error(`BENCH_RELAYS: unknown relay ${which}`);
+    progress(`starting ${which}`);
+    results.push(await benchOne(which === 'ours' ? startOurRelay : startRelayPy, which === 'ours', options, progress));
+  }
+  const context: Context = {
+    when: new Date(),
+    machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GB`,
+    versions: { node: process.versions.node, ...versions },
+    loadBefore: loadBefore[0],
+    loadAfter: loadavg()[0],
+    options,
+  };
+  return { markdown: renderSection(results, context), complete: results.every((result) => !result.error) };
+}
+
+async function benchOne(
+  start: () => Promise<RelayUnderTest>,
+  ours: boolean,
+  options: Options,
+  progress: (step: string) => void,
+): Promise<RelayResult> {
+  let relay: RelayUnderTest | undefined;
+  const result: RelayResult = { name: ours ? 'this relay' : 'relay.py', ours, loadAtStart: loadavg()[0] };
+  try {
+    relay = await start();
+    result.name = relay.name;
+    const memory = (): Memory => {
+      const byProcess = (relay as RelayUnderTest).processes().map(({ label, pid }) => ({ label, rss: rssMb(pid) }));
+      return { total: sumRss(byProcess.map((entry) => entry.rss)), byProcess };
+    };
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    result.rest = memory();
+    progress(`${relay.name}: (a) ${options.roundTrip.warmup} + ${options.roundTrip.count} round trips`);
+    result.roundTrips = await measureRoundTrips(relay.origin, options.roundTrip);
+    progress(`${relay.name}: (b) ${options.clients} clients polling for ${options.seconds} s`);
+    result.retrieve = await measureRetrieveLoad(relay.origin, {
+      clients: options.clients,
+      seconds: options.seconds,
+      warmupSeconds: options.warmupSeconds,
+      sample: () => {
+        const now = memory();
+        if (!result.loaded || now.total.current > result.loaded.total.current) result.loaded = now;
+      },
+    });
+  } catch (error) {
+    result.error = error instanceof Error ? error.message : String(error);
+    progress(`${result.name} failed: ${result.error}`);
+  } finally {
+    await relay?.stop();
+  }
+  return result;
+}

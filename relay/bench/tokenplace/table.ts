@@ -1,0 +1,115 @@
+/** The Markdown section of docs/benchmarks.md for the token.place protocol benchmark. */
+import type { Memory, Options, RelayResult } from './run.ts';
+import { describeSettings } from './settings.ts';
+
+export interface Context {
+  when: Date;
+  machine: string;
+  versions: { node: string; python: string; gunicorn: string };
+  loadBefore: number;
+  loadAfter: number;
+  options: Options;
+}
+
+const ms = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? '' : value.toFixed(2));
+const mb = (value: number | undefined) => (value === undefined ? '' : value.toFixed(0));
+
+function memoryCell(memory: Memory | undefined): string {
+  if (!memory) return '';
+  const parts =
+    memory.byProcess.length > 1 ? ` (${memory.byProcess.map((p) => `${p.label} ${mb(p.rss.current)}`).join(' + ')})` : '';
+  return `${mb(memory.total.current)}${parts}`;
+}
+
+function failed(result: RelayResult, columns: number): string {
+  return `| ${result.name} | not measured: ${result.error?.replaceAll('|', '/').replaceAll('\n', ' ').slice(0, 200)} |${' |'.repeat(columns - 2)}`;
+}
+
+export function renderSection(results: RelayResult[], context: Context): string {
+  const { options } = context;
+  const ours = results.find((result) => result.ours && !result.error);
+  const reference = results.find((result) => !result.ours && !result.error);
+  const when = `${context.when.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  const roundTripRows = results.map((result) => {
+    const trips = result.roundTrips;
+    if (!trips) return failed(result, 7);
+    return (
+      `| ${result.name} | ${ms(trips.roundTrip.p50)} | ${ms(trips.roundTrip.p99)} | ${ms(trips.wakeUp.p50)} | ${ms(trips.wakeUp.p99)} | ` +
+      `${ms(trips.dispatch.p50)} | ${ms(trips.dispatch.p99)} |`
+    );
+  });
+  const loadRows = results.map((result) => {
+    const load = result.retrieve;
+    if (!load) return failed(result, 8);
+    const other = Object.entries(load.unexpected)
+      .map(([status, count]) => `${count} × ${status}`)
+      .join(', ');
+    return (
+      `| ${result.name} | ${load.requestsPerSecond.toFixed(0)} | ${ms(load.p50)} | ${ms(load.p99)} | ${other || 'none'} | ` +
+      `${memoryCell(result.rest)} | ${memoryCell(result.loaded)} | ${mb(result.loaded?.total.anon)} |`
+    );
+  });
+  return [
+    'Produced by `npm run bench`, or alone by `npm run bench:tokenplace` (a few minutes).',
+    '',
+    `Measured ${when} on ${context.machine}, Node ${context.versions.node}, Python ${context.versions.python}, ` +
+      `gunicorn ${context.versions.gunicorn}. The machine is shared: load average (1 min) ${context.loadBefore.toFixed(2)} ` +
+      `before the run, ${context.loadAfter.toFixed(2)} after it; when each relay's turn began: ` +
+      `${results.map((result) => `${result.ours ? 'this relay' : 'relay.py'} ${result.loadAtStart.toFixed(2)}`).join(', ')}.`,
+    '',
+    "- **relay.py**: token.place's reference relay (pinned copy) as token.place runs it in production: " +
+      '`gunicorn -w 1 --threads 4 relay:app` (Debian `python3-gunicorn`), started through `peer.sh python -m gunicorn`.',
+    "- **this relay**: compiled, started with the image's Node flags, its HTTP upstream off.",
+    `- Both with the same environment and server token: ${describeSettings()}.`,
+    '- One relay at a time on 127.0.0.1; the benchmark client and the fake node run in one Node process beside it.',
+    '',
+    `**(a) Round trip.** ${options.roundTrip.count} round trips one after another, after ${options.roundTrip.warmup} of warm-up. ` +
+      'A fake compute node in TypeScript registers, long-polls and answers each work item at once with a made-up ciphertext. ' +
+      "One round trip: the client POSTs `/api/v1/relay/requests`, the node's parked long poll wakes, the node POSTs " +
+      '`/api/v1/relay/responses`, and the client, told in-process that the node has answered, POSTs ' +
+      '`/api/v1/relay/responses/retrieve` and gets 200 (so no client poll interval is measured). ' +
+      `Before each round trip the node's poll has been parked in the relay for ${options.roundTrip.settleMs} ms. ` +
+      "Wake-up: from the client's `/requests` answer arriving to the node's poll answer arriving (below 0 when the node's " +
+      "answer came first); dispatch: from the client sending `/requests` to the node's poll answer arriving.",
+    '',
+    '| relay | round trip p50 ms | round trip p99 ms | wake-up p50 ms | wake-up p99 ms | dispatch p50 ms | dispatch p99 ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...roundTripRows,
+    '',
+    `**(b) Retrieve polls with ${options.clients} clients waiting, (c) memory.** ${options.clients} requests queued for a ` +
+      `registered node that never polls, then ${options.clients} client loops, each on its own keep-alive connection, POST ` +
+      `\`/api/v1/relay/responses/retrieve\` for their request one after another (each answered 202 pending) for ` +
+      `${options.seconds} s after ${options.warmupSeconds} s of warm-up. RSS is VmRSS from /proc: at rest (started, idle) and ` +
+      'the largest sample (every 250 ms) while the clients wait, with its anonymous part (RssAnon: heap and buffers; the rest ' +
+      "is mostly the runtime's own code pages). For relay.py the RSS is gunicorn's master plus its worker.",
+    '',
+    '| relay | retrieve polls/s | p50 ms | p99 ms | other answers | RSS at rest MB | RSS, clients waiting MB | of which anonymous MB |',
+    '| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
+    ...loadRows,
+    '',
+    ...targets(ours, reference, options.clients),
+  ].join('\n');
+}
+
+function targets(ours: RelayResult | undefined, reference: RelayResult | undefined, clients: number): string[] {
+  const verdict = (met: boolean) => (met ? 'met' : '**not met**');
+  const lines = ['Targets for this relay:', ''];
+  const ratio =
+    ours?.retrieve && reference?.retrieve ? ours.retrieve.requestsPerSecond / reference.retrieve.requestsPerSecond : undefined;
+  lines.push(
+    ratio === undefined
+      ? "- retrieve polls/s ≥ 5× relay.py's: not measured"
+      : `- retrieve polls/s ≥ 5× relay.py's: ${ratio.toFixed(1)}×, ${verdict(ratio >= 5)}`,
+  );
+  const wake = ours?.roundTrips?.wakeUp.p99;
+  lines.push(
+    wake === undefined ? '- p99 wake-up < 5 ms: not measured' : `- p99 wake-up < 5 ms: ${ms(wake)} ms, ${verdict(wake < 5)}`,
+  );
+  const rss = ours?.loaded?.total;
+  lines.push(
+    rss === undefined
+      ? `- RSS < 100 MB with ${clients} clients waiting: not measured`
+      : `- RSS < 100 MB with ${clients} clients waiting: ${mb(rss.current)} MB (${mb(rss.anon)} MB anonymous), ${verdict(rss.current < 100)}`,
+  );
+  return lines;
+}
