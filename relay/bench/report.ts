@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /** Replaces (or appends) the "## title" section of a Markdown file, leaving the other sections alone. */
 export function replaceSection(file: string, title: string, body: string): void {
@@ -8,9 +10,12 @@ export function replaceSection(file: string, title: string, body: string): void 
   const section = `${heading}\n\n${body.trim()}\n`;
   if (start === -1) {
     writeFileSync(file, `${current.trimEnd()}\n\n${section}`);
-    return;
+  } else {
+    const next = current.indexOf('\n## ', start + heading.length);
+    const rest = next === -1 ? '' : current.slice(next + 1);
+    writeFileSync(file, `${current.slice(0, start)}${section}${rest ? `\n${rest}` : ''}`);
   }
-  const next = current.indexOf('\n## ', start + heading.length);
-  const rest = next === -1 ? '' : current.slice(next + 1);
-  writeFileSync(file, `${current.slice(0, start)}${section}${rest ? `\n${rest}` : ''}`);
+  // The repository's Markdown is Biome-formatted (tables padded); written tables are padded the same way.
+  const biome = fileURLToPath(new URL('../../node_modules/.bin/biome', import.meta.url));
+  execFileSync(biome, ['format', '--write', file], { stdio: 'ignore' });
 }

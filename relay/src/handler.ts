@@ -92,8 +92,11 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     },
   });
 
-  function pathOf(request: Request, url: URL = new URL(request.url)): { path: string; query: string } {
-    return { path: url.pathname, query: redactQuery(url.search) };
+  function pathOf(request: Request, url?: URL): { path: string; query: string } {
+    if (url !== undefined) return { path: url.pathname, query: redactQuery(url.search) };
+    // Without a parsed URL at hand, the string is split rather than parsed (the protocol routes' hot path).
+    const query = request.url.indexOf('?');
+    return { path: pathnameOf(request.url), query: query === -1 ? '' : redactQuery(request.url.slice(query).split('#')[0]) };
   }
 
   /** One log line and the metrics of a finished request. */
@@ -166,10 +169,15 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   });
 
   /** token.place's relay API v1: answered here, never forwarded, with its own CORS rules. */
-  async function protocolRoute(request: Request, context: RelayContext | undefined, route: RouteLabel): Promise<Response> {
+  async function protocolRoute(
+    request: Request,
+    context: RelayContext | undefined,
+    route: RouteLabel,
+    path: string,
+  ): Promise<Response> {
     const startedAt = now();
     metrics.requestStarted(route);
-    const response = await protocol.handle(request, context);
+    const response = await protocol.handle(request, context, path);
     record(request, route, response.status, startedAt, {});
     return response;
   }
@@ -246,7 +254,8 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
           return response;
         };
   return (request, context) => {
-    const route = protocol.match(pathnameOf(request.url));
-    return route === undefined ? handle(request, context) : protocolRoute(request, context, route);
+    const path = pathnameOf(request.url);
+    const route = protocol.match(path);
+    return route === undefined ? handle(request, context) : protocolRoute(request, context, route, path);
   };
 }

@@ -21,6 +21,8 @@ export async function readBytes(request: Request, maxBytes: number): Promise<Uin
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) return 'too_large';
   if (request.body === null) return new Uint8Array(0);
+  // A declared length within the cap: the runtime's own collector is much cheaper than a stream reader.
+  if (declared !== null && !request.headers.has('transfer-encoding')) return new Uint8Array(await request.arrayBuffer());
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

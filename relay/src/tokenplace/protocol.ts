@@ -15,7 +15,7 @@ import type { Peer, Route, RouteContext } from './routes/context.ts';
 import { createDiagnostics, type NodeCounts, nodeCounts } from './routes/diagnostics.ts';
 import { createNodePlane } from './routes/node-plane.ts';
 import { createPoll } from './routes/poll.ts';
-import { applyPublicCors, isPublicPath, PUBLIC_PREFLIGHT_HEADERS } from './routes/public-cors.ts';
+import { isPublicPath, PUBLIC_CORS_HEADERS, PUBLIC_PREFLIGHT_HEADERS } from './routes/public-cors.ts';
 import type { TokenPlaceConfig } from './settings.ts';
 import { type StoreObserver, StoreUnavailableError, type TokenPlaceStore } from './store.ts';
 import { createWire } from './wire.ts';
@@ -37,7 +37,8 @@ export interface ProtocolDeps {
 export interface TokenPlaceProtocol {
   /** The metrics label of the protocol route at path, or undefined when the path is not the protocol's. */
   match(path: string): RouteLabel | undefined;
-  handle(request: Request, peer: Peer | undefined): Promise<Response>;
+  /** path: the request's path, which the caller already has. */
+  handle(request: Request, peer: Peer | undefined, path: string): Promise<Response>;
   counts(): Promise<NodeCounts>;
   readonly store: TokenPlaceStore;
   close(): void;
@@ -51,6 +52,7 @@ interface Entry {
 export function createTokenPlaceProtocol(deps: ProtocolDeps): TokenPlaceProtocol {
   const clock = deps.clock ?? systemClock;
   const wire = createWire(deps.Response);
+  const publicWire = createWire(deps.Response, PUBLIC_CORS_HEADERS);
   const { config } = deps;
   const store = deps.store ?? memoryStoreFor(config, clock, deps.observer);
   const ctx: RouteContext = {
@@ -68,7 +70,7 @@ export function createTokenPlaceProtocol(deps: ProtocolDeps): TokenPlaceProtocol
   deps.lifecycle.onDrain(() => store.wakeAll());
 
   const node = createNodePlane(ctx);
-  const client = createClientPlane(ctx);
+  const client = createClientPlane({ ...ctx, wire: publicWire });
   const diagnostics = createDiagnostics(store, wire, () => clock.now(), deps.upstream);
   const legacyGone =
     (path: string): Route =>
@@ -120,7 +122,12 @@ export function createTokenPlaceProtocol(deps: ProtocolDeps): TokenPlaceProtocol
 
   let lastUnavailableLog = Number.NEGATIVE_INFINITY;
   /** A shared store that cannot be reached costs the caller a retry, never the relay its process. */
-  async function answerOrUnavailable(route: Route, request: Request, peer: Peer | undefined): Promise<Response> {
+  async function answerOrUnavailable(
+    route: Route,
+    request: Request,
+    peer: Peer | undefined,
+    publicRoute: boolean,
+  ): Promise<Response> {
     try {
       return await route(request, peer);
     } catch (err) {
@@ -130,7 +137,7 @@ export function createTokenPlaceProtocol(deps: ProtocolDeps): TokenPlaceProtocol
         lastUnavailableLog = at;
         deps.log.warn({ err: err.message }, 'protocol state store unavailable; answering 503');
       }
-      return wire.error(
+      return (publicRoute ? publicWire : wire).error(
         503,
         'The relay cannot reach its state store; try again shortly.',
         'relay_state_unavailable',
@@ -140,26 +147,25 @@ export function createTokenPlaceProtocol(deps: ProtocolDeps): TokenPlaceProtocol
     }
   }
 
-  async function handle(request: Request, peer: Peer | undefined): Promise<Response> {
-    const path = new URL(request.url).pathname;
+  async function handle(request: Request, peer: Peer | undefined, path: string): Promise<Response> {
     const entry = routes.get(path);
     const publicRoute = isPublicPath(path);
-    let response: Response;
-    if (entry === undefined) {
-      response = wire.error(404, `No relay API route ${path}`, 404);
-    } else if (request.method === 'OPTIONS') {
+    const answer = publicRoute ? publicWire : wire;
+    if (entry === undefined) return answer.error(404, `No relay API route ${path}`, 404);
+    if (request.method === 'OPTIONS') {
       const allow = [...Object.keys(entry.methods), 'OPTIONS'].join(', ');
       return new deps.Response(null, { status: 204, headers: publicRoute ? { ...PUBLIC_PREFLIGHT_HEADERS } : { allow } });
-    } else {
-      const route =
-        entry.methods[request.method as 'GET' | 'POST'] ?? (request.method === 'HEAD' ? entry.methods.GET : undefined);
-      const allow = Object.keys(entry.methods).join(', ');
-      response = route
-        ? await answerOrUnavailable(route, request, peer)
-        : wire.error(405, `${request.method} is not allowed on ${path}; use ${allow}.`, 405, {}, { allow: `${allow}, OPTIONS` });
     }
-    if (publicRoute) applyPublicCors(response.headers);
-    return response;
+    const route = entry.methods[request.method as 'GET' | 'POST'] ?? (request.method === 'HEAD' ? entry.methods.GET : undefined);
+    if (route !== undefined) return answerOrUnavailable(route, request, peer, publicRoute);
+    const allow = Object.keys(entry.methods).join(', ');
+    return answer.error(
+      405,
+      `${request.method} is not allowed on ${path}; use ${allow}.`,
+      405,
+      {},
+      { allow: `${allow}, OPTIONS` },
+    );
   }
 
   return {

@@ -49,11 +49,12 @@ export interface Wire {
   error(status: number, message: string, code: string | number, extra?: Json, headers?: Record<string, string>): Response;
 }
 
-export function createWire(ResponseCtor: ResponseClass): Wire {
+/** baseHeaders go on every response (the public routes' CORS headers), set at construction rather than mutated after. */
+export function createWire(ResponseCtor: ResponseClass, baseHeaders: Readonly<Record<string, string>> = {}): Wire {
   return {
-    json: (status, body, headers = {}) => jsonResponse(ResponseCtor, status, body, headers),
+    json: (status, body, headers = {}) => jsonResponse(ResponseCtor, status, body, { ...baseHeaders, ...headers }),
     error: (status, message, code, extra = {}, headers = {}) =>
-      jsonResponse(ResponseCtor, status, { error: { message, code, ...extra } }, headers),
+      jsonResponse(ResponseCtor, status, { error: { message, code, ...extra } }, { ...baseHeaders, ...headers }),
   };
 }
 

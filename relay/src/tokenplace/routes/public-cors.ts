@@ -25,8 +25,3 @@ export const PUBLIC_PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {
   'access-control-allow-headers': 'Content-Type, Accept',
   'access-control-max-age': '600',
 };
-
-export function applyPublicCors(headers: Headers): void {
-  headers.delete('access-control-allow-credentials');
-  for (const [name, value] of Object.entries(PUBLIC_CORS_HEADERS)) headers.set(name, value);
-}
