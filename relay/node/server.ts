@@ -11,12 +11,13 @@ import { Lifecycle } from '../src/lifecycle.ts';
 import type { RelayMetrics } from '../src/observability.ts';
 import { errorResponse, type ResponseClass } from '../src/responses.ts';
 import { memoryStoreFor } from '../src/tokenplace/memory-store.ts';
+import type { RateLimiterFactory } from '../src/tokenplace/rate-limits.ts';
 import { publicStateUrl } from '../src/tokenplace/settings.ts';
 import type { TokenPlaceStore } from '../src/tokenplace/store.ts';
 import { answerClientError, clientTimeouts, guardConnections } from './connection-limits.ts';
 import { createPipelineGate } from './pipelining.ts';
 import { createStateStoreMetrics } from './prom-state-store.ts';
-import { memoryRateLimiters } from './rate-limiters.ts';
+import { memoryRateLimiters, redisRateLimiters } from './rate-limiters.ts';
 import { createRedisStore } from './redis-store/connect.ts';
 import { refuseRequestHead } from './request-head.ts';
 import { sendResponse } from './send-response.ts';
@@ -72,16 +73,19 @@ function protocolStore(
   config: RelayConfig,
   logger: Logger,
   metrics: RelayOptionsMetrics,
-): { store: TokenPlaceStore; shared: boolean } {
+): { store: TokenPlaceStore; shared: boolean; rateLimiters: RateLimiterFactory } {
   const tp = config.tokenplace;
   const observer = tokenPlaceObserver(metrics);
-  if (tp.stateUrl === undefined) return { store: memoryStoreFor(tp, systemClock, observer), shared: false };
+  if (tp.stateUrl === undefined) {
+    return { store: memoryStoreFor(tp, systemClock, observer), shared: false, rateLimiters: memoryRateLimiters };
+  }
   const storeMetrics = metrics.registry === undefined ? undefined : createStateStoreMetrics(metrics.registry);
   let lastError = 0;
-  const { store, ready } = createRedisStore({ url: tp.stateUrl, password: tp.statePassword }, tp, {
+  const { store, ready, client, prefix } = createRedisStore({ url: tp.stateUrl, password: tp.statePassword }, tp, {
     observer,
     metrics: storeMetrics,
     events: {
+      ready: () => logger.info({ state: publicStateUrl(tp.stateUrl) }, 'connected to the shared state store'),
       reconnecting: () => storeMetrics?.reconnecting(),
       error: (err) => {
         // A down store reports every retry; one line a few seconds is enough.
@@ -91,11 +95,11 @@ function protocolStore(
       },
     },
   });
-  ready.then(
-    () => logger.info({ state: publicStateUrl(tp.stateUrl) }, 'connected to the shared state store'),
-    (err: Error) => logger.warn({ err: err.message }, 'state store not reachable yet; protocol routes answer 503 until it is'),
+  ready.catch((err: Error) =>
+    logger.warn({ err: err.message }, 'state store not reachable yet; protocol routes answer 503 until it is'),
   );
-  return { store, shared: true };
+  // The public quota and the control-plane budget are one budget across replicas too.
+  return { store, shared: true, rateLimiters: redisRateLimiters(client, prefix) };
 }
 
 type RelayOptionsMetrics = RelayServerOptions['metrics'];
@@ -110,7 +114,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     headersTimeoutMs: config.upstreamHeadersTimeoutMs,
     idleTimeoutMs: config.upstreamIdleTimeoutMs,
   });
-  const { store: tokenplaceStore, shared } = protocolStore(config, logger, metrics);
+  const { store: tokenplaceStore, shared, rateLimiters } = protocolStore(config, logger, metrics);
   const relay = createRelayHandler(config, {
     upstream: upstream.client,
     metrics,
@@ -119,7 +123,7 @@ export function createRelayServer({ config, logger, metrics, version }: RelaySer
     version,
     Response: NodeResponseClass,
     tokenplaceStore,
-    rateLimiters: memoryRateLimiters,
+    rateLimiters,
     resolveHost: async (host) => (await lookup(host, { all: true })).map((entry) => entry.address),
   });
   const adapter = createServerAdapter<{ req: IncomingMessage }>((request, serverContext) =>

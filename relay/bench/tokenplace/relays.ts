@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startRedisServer } from '../../test/helpers/redis-server.ts';
 import { COMPILED_MAIN, IMAGE_NODE_FLAGS } from '../compiled-relay.ts';
 import { findFreePort, waitForHttp } from '../net.ts';
 import { PROTOCOL_ENV } from './settings.ts';
@@ -71,8 +72,32 @@ export async function startRelayPy(): Promise<RelayUnderTest> {
   };
 }
 
+/** This relay on the shared Valkey/Redis store: a throwaway redis-server (Debian's) beside it. */
+export async function startOurRelayOnValkey(): Promise<RelayUnderTest> {
+  const redis = await startRedisServer();
+  try {
+    const relay = await startOurRelay({ TOKENPLACE_RELAY_STATE_URL: redis.url });
+    return {
+      ...relay,
+      name: `${relay.name}, state on Valkey/Redis (redis-server ${redisVersion()})`,
+      async stop() {
+        await relay.stop();
+        await redis.stop();
+      },
+    };
+  } catch (error) {
+    await redis.stop();
+    throw error;
+  }
+}
+
+function redisVersion(): string {
+  const out = execFileSync('redis-server', ['--version'], { encoding: 'utf8' });
+  return /v=(\S+)/.exec(out)?.[1] ?? '?';
+}
+
 /** This relay, compiled (buildRelay) and run with the image's Node flags, its HTTP upstream off. */
-export async function startOurRelay(): Promise<RelayUnderTest> {
+export async function startOurRelay(extraEnv: Record<string, string> = {}): Promise<RelayUnderTest> {
   const port = await findFreePort();
   const { TOKENPLACE_RELAY_UPSTREAM_URL: _upstream, ...env } = process.env;
   const child = launch(
@@ -84,6 +109,7 @@ export async function startOurRelay(): Promise<RelayUnderTest> {
       RELAY_PORT: String(port),
       TOKENPLACE_RELAY_DRAIN_SECONDS: '0',
       NODE_ENV: 'production',
+      ...extraEnv,
     },
     env,
   );

@@ -6,7 +6,9 @@
  *   BENCH_SETTLE_MS          how long the node's poll is parked before each round trip (default 20)
  *   BENCH_CLIENTS            waiting clients in (b) (default 200)
  *   BENCH_RETRIEVE_SECONDS   measured seconds of (b) (default 10), after 2 s of warm-up
- *   BENCH_RELAYS             which relays, comma-separated: relay.py,ours (default both; with one, nothing is written)
+ *   BENCH_RELAYS             which relays, comma-separated: relay.py,ours,ours+valkey (default all three: this relay
+ *                            also on the shared Valkey/Redis store, a throwaway redis-server; without relay.py and
+ *                            ours, nothing is written)
  *   BENCH_WRITE=0            print the section without rewriting docs/benchmarks.md
  */
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -14,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { buildRelay } from '../compiled-relay.ts';
 import { cpuSeconds, type Rss, rssMb, sumRss } from '../memory.ts';
 import { replaceSection } from '../report.ts';
-import { pythonVersions, type RelayUnderTest, startOurRelay, startRelayPy } from './relays.ts';
+import { pythonVersions, type RelayUnderTest, startOurRelay, startOurRelayOnValkey, startRelayPy } from './relays.ts';
 import { measureRetrieveLoad, type RetrieveLoad } from './retrieve-load.ts';
 import { measureRoundTrips, type RoundTripOptions, type RoundTrips } from './round-trip.ts';
 import { type Context, renderSection } from './table.ts';
@@ -73,7 +75,7 @@ export function optionsFromEnv() {
     clients: number('BENCH_CLIENTS', 200),
     seconds: number('BENCH_RETRIEVE_SECONDS', 10),
     warmupSeconds: 2,
-    relays: (process.env.BENCH_RELAYS ?? 'relay.py,ours').split(',').map((name) => name.trim()),
+    relays: (process.env.BENCH_RELAYS ?? 'relay.py,ours,ours+valkey').split(',').map((name) => name.trim()),
   };
 }
 
@@ -87,9 +89,10 @@ export async function benchTokenplaceProtocol(options: Options): Promise<{ markd
     process.stderr.write(`bench tokenplace: ${step} (load average ${loadavg()[0].toFixed(2)})\n`);
   const results: RelayResult[] = [];
   for (const which of options.relays) {
-    if (which !== 'relay.py' && which !== 'ours') throw new Error(`BENCH_RELAYS: unknown relay ${which}`);
+    const start = { 'relay.py': startRelayPy, ours: () => startOurRelay(), 'ours+valkey': startOurRelayOnValkey }[which];
+    if (start === undefined) throw new Error(`BENCH_RELAYS: unknown relay ${which}`);
     progress(`starting ${which}`);
-    results.push(await benchOne(which === 'ours' ? startOurRelay : startRelayPy, which === 'ours', options, progress));
+    results.push(await benchOne(start, which !== 'relay.py', options, progress));
   }
   const context: Context = {
     when: new Date(),

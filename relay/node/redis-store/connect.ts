@@ -25,6 +25,8 @@ export interface StateConnection {
 }
 
 export interface ConnectionEvents {
+  /** The connection for commands is (again) ready. */
+  ready?(): void;
   reconnecting?(): void;
   error?(err: Error): void;
 }
@@ -47,7 +49,7 @@ export function createRedisStore(
   connection: StateConnection,
   config: Pick<TokenPlaceConfig, 'maxNodes' | 'maxStoredBytes' | 'terminalTtlSeconds' | 'tombstoneTtlSeconds'>,
   hooks: { observer?: StoreObserver; metrics?: StoreMetrics; events?: ConnectionEvents; sweepIntervalMs?: number } = {},
-): { store: RedisStore; ready: Promise<void> } {
+): { store: RedisStore; ready: Promise<void>; client: Redis; prefix: string } {
   const options = clientOptions(connection);
   const client = new Redis(connection.url, options);
   // The subscriber queues its SUBSCRIBE until it is connected, and replays it after every reconnect.
@@ -61,10 +63,12 @@ export function createRedisStore(
     redis.on('error', (err: Error) => hooks.events?.error?.(err));
   }
   client.on('reconnecting', () => hooks.events?.reconnecting?.());
+  client.on('ready', () => hooks.events?.ready?.());
+  const prefix = `${connection.prefix ?? 'tokenplace'}:{relay}:`;
   const store = new RedisStore({
     client,
     subscriber,
-    prefix: `${connection.prefix ?? 'tokenplace'}:{relay}:`,
+    prefix,
     maxNodes: config.maxNodes,
     maxStoredBytes: config.maxStoredBytes,
     terminalTtlMs: config.terminalTtlSeconds * 1000,
@@ -77,5 +81,5 @@ export function createRedisStore(
   // Both connections keep retrying after a failed first attempt; `ready` only tells when the first one worked.
   const ready = Promise.all([client.connect(), store.start()]).then(() => undefined);
   ready.catch(() => undefined);
-  return { store, ready };
+  return { store, ready, client, prefix };
 }

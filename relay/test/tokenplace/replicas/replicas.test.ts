@@ -45,7 +45,7 @@ function clientThroughRouter() {
 
 const health = async (replica: RelayUnderTest, path: string) => (await send(replica.port, { path }, 3_000)).status;
 
-describe.skipIf(relayKind() === 'reference')('three replicas sharing one Valkey/Redis', { timeout: 60_000 }, () => {
+describe.skipIf(relayKind() === 'reference')('three replicas sharing one Valkey/Redis', { timeout: 90_000 }, () => {
   it('server.py polls A, client.py posts through B and retrieves through C: the chat completes', async () => {
     const [a, b, c] = await threeReplicas();
     const node = bench().startNode({ relay: a });
@@ -75,6 +75,40 @@ describe.skipIf(relayKind() === 'reference')('three replicas sharing one Valkey/
     expect((await asked).text).toMatch(/^Mock Response: /);
   });
 
+  it('the replica a node polls SIGKILLed with a request in flight: the answer arrives through another, once', async () => {
+    replicas = await Promise.all(
+      [0, 1, 2].map(() =>
+        startRelayUnderTest({ TOKENPLACE_RELAY_STATE_URL: redis.url, TOKEN_PLACE_API_V1_RELAY_POLL_WAIT_SECONDS: '10' }),
+      ),
+    );
+    const [a, b, c] = replicas;
+    // server.py reaches the relay through a "Service" that prefers A and skips it once it is dead.
+    const nodeRouter = await startPathRouter({}, [a.port, b.port, c.port]);
+    router = await startPathRouter({ [REQUESTS]: b.port, [RETRIEVE]: c.port }, a.port);
+    try {
+      const node = bench().startNode({ relay: { ...a, url: `http://127.0.0.1:${nodeRouter.port}` } });
+      await node.registered();
+      // Frozen while its poll is held on A: A hands it the request (in flight now), and dies before the answer.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      node.peer.signal('SIGSTOP');
+      const client = clientThroughRouter();
+      const asked = client.ask('Who answers now?', 40_000);
+      await a.ours?.waitForLog((line) => line.msg === 'encrypted request dispatched', 20_000, 'the request dispatched on A');
+      a.ours?.child.kill('SIGKILL');
+      node.peer.signal('SIGCONT');
+
+      expect((await asked).text).toMatch(/^Mock Response: /);
+      await eventually(
+        async () => (b.answered('/api/v1/relay/responses', 200) || c.answered('/api/v1/relay/responses', 200) ? true : undefined),
+        5_000,
+        'the answer posted to B or C',
+      );
+      expect(client.peer.output().match(/Assistant: /g)).toHaveLength(1);
+    } finally {
+      await nodeRouter.close();
+    }
+  });
+
   it('the store paused for 5 s: protocol routes answer 503 with Retry-After, /livez stays 200, then everything recovers', async () => {
     const [a] = await threeReplicas();
     const node = bench().startNode({ relay: a });
@@ -95,7 +129,13 @@ describe.skipIf(relayKind() === 'reference')('three replicas sharing one Valkey/
       redis.resume();
     }
 
-    await eventually(async () => ((await health(a, '/healthz')) === 200 ? true : undefined), 10_000, '/healthz back at 200');
+    for (const replica of replicas) {
+      await eventually(
+        async () => ((await health(replica, '/healthz')) === 200 ? true : undefined),
+        10_000,
+        '/healthz back at 200',
+      );
+    }
     expect((await client.ask('after the pause', 30_000)).text).toMatch(/^Mock Response: /);
     expect(a.ours?.child.exitCode).toBeNull();
   });
@@ -114,7 +154,14 @@ describe.skipIf(relayKind() === 'reference')('three replicas sharing one Valkey/
     expect(await health(b, '/livez')).toBe(200);
     await redis.start();
 
-    await eventually(async () => ((await health(b, '/healthz')) === 200 ? true : undefined), 10_000, '/healthz back at 200');
+    // Each replica reconnects on its own back-off; the client's calls reach all three.
+    for (const replica of replicas) {
+      await eventually(
+        async () => ((await health(replica, '/healthz')) === 200 ? true : undefined),
+        10_000,
+        '/healthz back at 200',
+      );
+    }
     // The new server is empty: server.py's next poll gets 404 and it registers again.
     await node.registered(30_000);
     expect((await client.ask('after the restart', 30_000)).text).toMatch(/^Mock Response: /);
