@@ -39,7 +39,10 @@ config = { ...config, maxConnections: connectionCap.maxConnections };
 
 const { logger, flushSync } = createLogger(config.logLevel);
 const version = packageVersion();
-const relay = createRelayServer({ config, logger, metrics: createPromMetrics(), version });
+// The Redis client is loaded only for a shared state store.
+const createRedisStore =
+  config.tokenplace.stateUrl === undefined ? undefined : (await import('./redis-store/connect.ts')).createRedisStore;
+const relay = createRelayServer({ config, logger, metrics: createPromMetrics(), version, createRedisStore });
 
 function exit(code: number): never {
   flushSync();

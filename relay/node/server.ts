@@ -18,7 +18,7 @@ import { answerClientError, clientTimeouts, guardConnections } from './connectio
 import { createPipelineGate } from './pipelining.ts';
 import { createStateStoreMetrics } from './prom-state-store.ts';
 import { memoryRateLimiters, redisRateLimiters } from './rate-limiters.ts';
-import { createRedisStore } from './redis-store/connect.ts';
+import type { createRedisStore as CreateRedisStore } from './redis-store/connect.ts';
 import { refuseRequestHead } from './request-head.ts';
 import { sendResponse } from './send-response.ts';
 import { createUndiciUpstream } from './undici-upstream.ts';
@@ -57,6 +57,11 @@ export interface RelayServerOptions {
   logger: Logger;
   metrics: RelayMetrics & { registry?: Registry };
   version: string;
+  /**
+   * The Valkey/Redis store's factory, required when TOKENPLACE_RELAY_STATE_URL is set. Loaded by the
+   * caller only then: the Redis client alone costs about 12 MB of memory a one-replica relay never uses.
+   */
+  createRedisStore?: typeof CreateRedisStore;
 }
 
 export interface RelayServer {
@@ -73,12 +78,15 @@ function protocolStore(
   config: RelayConfig,
   logger: Logger,
   metrics: RelayOptionsMetrics,
+  createRedisStore: typeof CreateRedisStore | undefined,
 ): { store: TokenPlaceStore; shared: boolean; rateLimiters: RateLimiterFactory } {
   const tp = config.tokenplace;
   const observer = tokenPlaceObserver(metrics);
   if (tp.stateUrl === undefined) {
     return { store: memoryStoreFor(tp, systemClock, observer), shared: false, rateLimiters: memoryRateLimiters };
   }
+  if (createRedisStore === undefined)
+    throw new Error('TOKENPLACE_RELAY_STATE_URL is set but the Valkey/Redis store was not loaded');
   const storeMetrics = metrics.registry === undefined ? undefined : createStateStoreMetrics(metrics.registry);
   let lastError = 0;
   const { store, ready, client, prefix } = createRedisStore({ url: tp.stateUrl, password: tp.statePassword }, tp, {
@@ -107,14 +115,14 @@ type RelayOptionsMetrics = RelayServerOptions['metrics'];
 /** The Response class @whatwg-node/server sends fastest on Node. */
 const NodeResponseClass = NodeResponse as unknown as ResponseClass;
 
-export function createRelayServer({ config, logger, metrics, version }: RelayServerOptions): RelayServer {
+export function createRelayServer({ config, logger, metrics, version, createRedisStore }: RelayServerOptions): RelayServer {
   const lifecycle = new Lifecycle();
   const upstream = createUndiciUpstream({
     connectTimeoutMs: config.upstreamConnectTimeoutMs,
     headersTimeoutMs: config.upstreamHeadersTimeoutMs,
     idleTimeoutMs: config.upstreamIdleTimeoutMs,
   });
-  const { store: tokenplaceStore, shared, rateLimiters } = protocolStore(config, logger, metrics);
+  const { store: tokenplaceStore, shared, rateLimiters } = protocolStore(config, logger, metrics, createRedisStore);
   const relay = createRelayHandler(config, {
     upstream: upstream.client,
     metrics,
