@@ -6,6 +6,7 @@
  */
 import { startRedisServer } from '../test/helpers/redis-server.ts';
 import { type RelayProcess, startRelay } from '../test/helpers/relay-process.ts';
+import { capabilities as nodeCapabilities } from '../test/tokenplace/harness.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
@@ -21,16 +22,7 @@ const ENV: Record<string, string> = {
   TOKEN_PLACE_API_V1_RELAY_POLL_WAIT_SECONDS: '1',
 };
 
-const capabilities = {
-  api_version: 'v1',
-  supported_model_ids: ['qwen3-8b-instruct'],
-  active_context_tier: '8k-fast',
-  maximum_total_context_tokens: 8192,
-  default_output_token_reservation: 1024,
-  maximum_output_tokens: 8192,
-  max_concurrency: CLIENTS,
-  backend_class: 'cuda',
-};
+const capabilities = nodeCapabilities({ max_concurrency: CLIENTS });
 
 async function post(
   relay: RelayProcess,

@@ -3,14 +3,7 @@
  * proof, and poll for the encrypted answer. These routes are public (CORS `*`, as relay.py).
  */
 import { readJson } from '../body.ts';
-import {
-  extractEnvelope,
-  hasPlaintextFields,
-  hasUnexpectedFields,
-  isObject,
-  MAX_IDENTIFIER_LENGTH,
-  nonEmptyString,
-} from '../envelope.ts';
+import { extractEnvelope, isObject, MAX_IDENTIFIER_LENGTH, nonEmptyString } from '../envelope.ts';
 import { loadScore, resolveModel, tierCounts } from '../scheduler.ts';
 import {
   CONTEXT_TIER_TOKENS,
@@ -22,7 +15,16 @@ import {
   terminalReasonOf,
   terminalStatusOf,
 } from '../wire.ts';
-import { addressOf, invalidRequest, notFoundNode, type Route, type RouteContext, rateLimited, tooLarge } from './context.ts';
+import {
+  addressOf,
+  invalidRequest,
+  notFoundNode,
+  type Route,
+  type RouteContext,
+  rateLimited,
+  refuseNonEnvelope,
+  tooLarge,
+} from './context.ts';
 
 export function createClientPlane(ctx: RouteContext): Record<'next' | 'requests' | 'cancel' | 'retrieve', Route> {
   const { wire, store, clock, lifecycle, log } = ctx;
@@ -109,12 +111,8 @@ export function createClientPlane(ctx: RouteContext): Record<'next' | 'requests'
     if (body.kind === 'too_large') return tooLarge(ctx, 'Request envelope too large');
     if (body.kind !== 'json') return invalidRequest(ctx);
     const data = body.value;
-    if (isObject(data) && hasPlaintextFields(data)) {
-      return wire.error(400, 'Plaintext relay payload fields are forbidden; send ciphertext envelope only', 400);
-    }
-    if (isObject(data) && hasUnexpectedFields(data, true)) {
-      return wire.error(400, 'Unexpected relay payload fields are forbidden; send ciphertext envelope only', 400);
-    }
+    const refusal = refuseNonEnvelope(ctx, data, true);
+    if (refusal) return refusal;
     if (!isObject(data) || !('server_public_key' in data)) return invalidRequest(ctx);
     const checked = extractEnvelope(data);
     if (!checked.ok) return invalidRequest(ctx);

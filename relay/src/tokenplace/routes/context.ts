@@ -4,6 +4,7 @@ import type { Lifecycle } from '../../lifecycle.ts';
 import type { RelayLogger } from '../../observability.ts';
 import type { ServerTokens } from '../auth.ts';
 import { clientAddress } from '../client-address.ts';
+import { hasPlaintextFields, hasUnexpectedFields, isObject, nonEmptyString } from '../envelope.ts';
 import type { RateLimitRefusal, RateLimits } from '../rate-limits.ts';
 import type { TokenPlaceConfig } from '../settings.ts';
 import type { TokenPlaceStore } from '../store.ts';
@@ -94,4 +95,28 @@ export function invalidCredential(ctx: RouteContext): Response {
 
 export function tooLarge(ctx: RouteContext, message: string): Response {
   return ctx.wire.error(413, message, 413, {}, { connection: 'close' });
+}
+
+/**
+ * relay.py's refusals of a body that is not a ciphertext envelope, in its order: plaintext model
+ * fields first, then fields outside the allowlist. Undefined when neither applies.
+ */
+export function refuseNonEnvelope(ctx: RouteContext, data: unknown, allowServerKey: boolean): Response | undefined {
+  if (!isObject(data)) return undefined;
+  if (hasPlaintextFields(data)) {
+    return ctx.wire.error(400, 'Plaintext relay payload fields are forbidden; send ciphertext envelope only', 400);
+  }
+  if (hasUnexpectedFields(data, allowServerKey)) {
+    return ctx.wire.error(400, 'Unexpected relay payload fields are forbidden; send ciphertext envelope only', 400);
+  }
+  return undefined;
+}
+
+/** A node's public key from a body, or relay.py's 400: "Missing" for an absent or falsy one, "Invalid" for a wrong type. */
+export function serverKeyOf(ctx: RouteContext, data: Record<string, unknown>): string | Response {
+  const key = data.server_public_key;
+  if (key === undefined || key === null || key === '' || key === false || key === 0) {
+    return ctx.wire.error(400, 'Missing server public key', 400);
+  }
+  return nonEmptyString(key) ? key : ctx.wire.error(400, 'Invalid server public key', 400);
 }

@@ -5,17 +5,18 @@
 import { credentialDigest, newCredential } from '../auth.ts';
 import { declaresJson, parseJson, readBytes, readJson } from '../body.ts';
 import { normaliseCapabilities } from '../capabilities.ts';
-import {
-  checkProgress,
-  extractEnvelope,
-  hasPlaintextFields,
-  hasUnexpectedFields,
-  isObject,
-  MAX_IDENTIFIER_LENGTH,
-  nonEmptyString,
-} from '../envelope.ts';
+import { checkProgress, extractEnvelope, isObject, MAX_IDENTIFIER_LENGTH, nonEmptyString } from '../envelope.ts';
 import { CONTROL_NEXT_POLL_MAX_SECONDS, deadlineFields, fingerprint, PROGRESS_MAX_BYTES } from '../wire.ts';
-import { invalidCredential, invalidRequest, nodeGate, type Route, type RouteContext, tooLarge } from './context.ts';
+import {
+  invalidCredential,
+  invalidRequest,
+  nodeGate,
+  type Route,
+  type RouteContext,
+  refuseNonEnvelope,
+  serverKeyOf,
+  tooLarge,
+} from './context.ts';
 
 /** relay.py's bounded hint for the next control poll. */
 export function nextControlPollSeconds(ctx: RouteContext, hint?: number): number {
@@ -37,11 +38,8 @@ export function createNodePlane(
     if (body.kind === 'too_large') return tooLarge(ctx, 'Registration body too large');
     const data = body.kind === 'json' ? body.value : undefined;
     if (!isObject(data)) return invalidRequest(ctx);
-    const publicKey = data.server_public_key;
-    if (publicKey === undefined || publicKey === null || publicKey === '' || publicKey === false || publicKey === 0) {
-      return wire.error(400, 'Missing server public key', 400);
-    }
-    if (!nonEmptyString(publicKey)) return wire.error(400, 'Invalid server public key', 400);
+    const publicKey = serverKeyOf(ctx, data);
+    if (typeof publicKey !== 'string') return publicKey;
     const checked = normaliseCapabilities(data.capabilities);
     if (!checked.ok) return wire.error(400, checked.message, 'invalid_capabilities');
 
@@ -113,12 +111,8 @@ export function createNodePlane(
     if (body.kind === 'too_large') return tooLarge(ctx, 'Response envelope too large');
     if (body.kind !== 'json') return invalidRequest(ctx);
     const data = body.value;
-    if (isObject(data) && hasPlaintextFields(data)) {
-      return wire.error(400, 'Plaintext relay payload fields are forbidden; send ciphertext envelope only', 400);
-    }
-    if (isObject(data) && hasUnexpectedFields(data, false)) {
-      return wire.error(400, 'Unexpected relay payload fields are forbidden; send ciphertext envelope only', 400);
-    }
+    const refusal = refuseNonEnvelope(ctx, data, false);
+    if (refusal) return refusal;
     if (!isObject(data)) return invalidRequest(ctx);
     const checked = extractEnvelope(data);
     if (!checked.ok || !nonEmptyString(data.client_public_key) || !nonEmptyString(data.request_id, MAX_IDENTIFIER_LENGTH)) {

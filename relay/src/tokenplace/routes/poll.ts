@@ -5,10 +5,10 @@
  */
 import { readJson } from '../body.ts';
 import { type Capabilities, normaliseCapabilities } from '../capabilities.ts';
-import { isObject, nonEmptyString } from '../envelope.ts';
+import { isObject } from '../envelope.ts';
 import type { Work } from '../store.ts';
 import { deadlineFields, fingerprint } from '../wire.ts';
-import { invalidRequest, nodeGate, notFoundNode, type Route, type RouteContext } from './context.ts';
+import { invalidRequest, nodeGate, notFoundNode, type Route, type RouteContext, serverKeyOf } from './context.ts';
 
 /** While draining, an idle node is told to come back in a second, by which time it reaches another replica. */
 const DRAIN_RETRY_SECONDS = 1;
@@ -40,11 +40,8 @@ export function createPoll(ctx: RouteContext): Route {
     const body = await readJson(request, 64 * 1024);
     const data = body.kind === 'json' ? body.value : undefined;
     if (!isObject(data)) return invalidRequest(ctx);
-    const nodeKey = data.server_public_key;
-    if (nodeKey === undefined || nodeKey === null || nodeKey === '' || nodeKey === false || nodeKey === 0) {
-      return wire.error(400, 'Missing server public key', 400);
-    }
-    if (!nonEmptyString(nodeKey)) return wire.error(400, 'Invalid server public key', 400);
+    const nodeKey = serverKeyOf(ctx, data);
+    if (typeof nodeKey !== 'string') return nodeKey;
     let capabilities: Capabilities | undefined;
     if (data.capabilities !== undefined && data.capabilities !== null) {
       const checked = normaliseCapabilities(data.capabilities);

@@ -9,6 +9,7 @@ import { fakeRequest, newPublicKey } from '../../helpers/fake-envelope.ts';
 import { type RelayUnderTest, relayKind } from '../../helpers/relay-under-test.ts';
 import { usePeerBench } from '../../helpers/tokenplace-peers.ts';
 import { startWebServer, type WebServer } from '../../helpers/tokenplace-web.ts';
+import { capabilities } from '../harness.ts';
 
 const REGISTER = '/api/v1/relay/servers/register';
 const REQUESTS = '/api/v1/relay/requests';
@@ -16,16 +17,7 @@ const NEXT = '/api/v1/relay/servers/next';
 const RETRIEVE = '/api/v1/relay/responses/retrieve';
 
 /** What a node serving token.place's default model registers (as server.py's mock does). */
-const CAPABILITIES = {
-  api_version: 'v1',
-  supported_model_ids: ['qwen3-8b-instruct'],
-  active_context_tier: '8k-fast',
-  maximum_total_context_tokens: 8192,
-  default_output_token_reservation: 1024,
-  maximum_output_tokens: 8192,
-  max_concurrency: 1,
-  backend_class: 'cpu',
-};
+const CAPABILITIES = capabilities({ backend_class: 'cpu' });
 
 const bench = usePeerBench();
 let browser: Promise<Browser> | undefined;

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fakeRequest, fakeResponse, newPublicKey } from '../../helpers/fake-envelope.ts';
 import { type RedisServer, startRedisServer } from '../../helpers/redis-server.ts';
 import { type RelayUnderTest, relayKind, startRelayUnderTest } from '../../helpers/relay-under-test.ts';
+import { capabilities as nodeCapabilities } from '../harness.ts';
 
 const MAX_CONCURRENCY = 3;
 const CLIENTS = 100;
@@ -31,16 +32,7 @@ afterEach(async () => {
   await redis.stop();
 });
 
-const capabilities = {
-  api_version: 'v1',
-  supported_model_ids: ['qwen3-8b-instruct'],
-  active_context_tier: '8k-fast',
-  maximum_total_context_tokens: 8192,
-  default_output_token_reservation: 1024,
-  maximum_output_tokens: 8192,
-  max_concurrency: MAX_CONCURRENCY,
-  backend_class: 'cuda',
-};
+const capabilities = nodeCapabilities({ max_concurrency: MAX_CONCURRENCY });
 
 describe.skipIf(relayKind() === 'reference')('one GPU budget across replicas', { timeout: 90_000 }, () => {
   it(`a node with max_concurrency ${MAX_CONCURRENCY} polled on three replicas never holds more, under ${CLIENTS} clients`, async () => {
