@@ -49,6 +49,11 @@ export async function prereadBody(
       });
     }
   }
+  return concatChunks(chunks, total);
+}
+
+/** The chunks of a body as one array (the only chunk itself when there is one). */
+export function concatChunks(chunks: readonly Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0];
   const whole = new Uint8Array(total);
   let offset = 0;

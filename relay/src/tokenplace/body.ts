@@ -4,6 +4,8 @@
  * origins without a preflight, so accepting it would let any web page drive the compute-node
  * routes. Errors are relay.py's JSON "Invalid request data", never Flask's HTML page.
  */
+import { concatChunks } from '../body-read.ts';
+
 export type BodyResult =
   | { kind: 'json'; value: unknown }
   | { kind: 'malformed' }
@@ -37,14 +39,7 @@ export async function readBytes(request: Request, maxBytes: number): Promise<Uin
     }
     chunks.push(value);
   }
-  if (chunks.length === 1) return chunks[0];
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return concatChunks(chunks, total);
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
