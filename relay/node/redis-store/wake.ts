@@ -5,11 +5,11 @@
  * instead of one per held poll, and a message reaches every replica (a pop reaches one).
  */
 import type { Redis } from 'ioredis';
-
-type Waiter = () => void;
+import { systemClock } from '../../src/clock.ts';
+import { Waiters } from '../../src/tokenplace/waiters.ts';
 
 export class WakeBoard {
-  readonly #waiters = new Map<string, Set<Waiter>>();
+  readonly #waiters = new Waiters(systemClock);
   /** Messages seen per node, so a wait started after a message it raced with returns at once. */
   readonly #generation = new Map<string, number>();
   readonly #subscriber: Redis;
@@ -35,41 +35,19 @@ export class WakeBoard {
 
   notify(nodeHash: string): void {
     this.#generation.set(nodeHash, this.generation(nodeHash) + 1);
-    const waiters = this.#waiters.get(nodeHash);
-    if (waiters === undefined) {
-      // Generations only matter to a wait that is about to begin; keep the map small.
-      if (this.#generation.size > 10_000) this.#generation.clear();
-      return;
-    }
-    for (const wake of [...waiters]) wake();
+    // Generations only matter to a wait that is about to begin; keep the map small.
+    if (!this.#waiters.notify(nodeHash) && this.#generation.size > 10_000) this.#generation.clear();
   }
 
   wakeAll(): void {
-    for (const nodeHash of [...this.#waiters.keys()]) this.notify(nodeHash);
+    for (const nodeHash of this.#waiters.keys()) this.notify(nodeHash);
   }
 
   /** Resolves on a message for the node, after ms, on abort, or at once if a message came since `seen`. */
   wait(nodeHash: string, seen: number | undefined, ms: number, signal: AbortSignal): Promise<void> {
     if (ms <= 0 || signal.aborted) return Promise.resolve();
     if (seen !== undefined && seen !== this.generation(nodeHash)) return Promise.resolve();
-    return new Promise((resolve) => {
-      let waiters = this.#waiters.get(nodeHash);
-      if (waiters === undefined) {
-        waiters = new Set();
-        this.#waiters.set(nodeHash, waiters);
-      }
-      const set = waiters;
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        set.delete(done);
-        if (set.size === 0 && this.#waiters.get(nodeHash) === set) this.#waiters.delete(nodeHash);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      set.add(done);
-    });
+    return this.#waiters.wait(nodeHash, ms, signal);
   }
 
   get waiting(): number {

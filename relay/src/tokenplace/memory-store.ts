@@ -19,6 +19,7 @@ import type {
   UnregisterResult,
   Work,
 } from './store.ts';
+import { Waiters } from './waiters.ts';
 import type { Json, TerminalStatus } from './wire.ts';
 
 export interface MemoryStoreOptions {
@@ -48,7 +49,7 @@ export function memoryStoreFor(config: TokenPlaceConfig, clock: Clock, observer?
 
 export class MemoryStore implements TokenPlaceStore {
   readonly #nodes = new Map<string, NodeState>();
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #waiters: Waiters;
   readonly #requests: RequestBook;
   readonly #options: MemoryStoreOptions;
   readonly #observer: StoreObserver;
@@ -60,6 +61,7 @@ export class MemoryStore implements TokenPlaceStore {
   constructor(options: MemoryStoreOptions) {
     this.#options = options;
     this.#observer = options.observer ?? {};
+    this.#waiters = new Waiters(options.clock);
     this.#requests = new RequestBook(this.#nodes, {
       terminalTtlMs: options.terminalTtlMs,
       maxStoredBytes: options.maxStoredBytes,
@@ -140,29 +142,12 @@ export class MemoryStore implements TokenPlaceStore {
   }
 
   waitForWork(nodeKey: string, ms: number, signal: AbortSignal): Promise<void> {
-    if (ms <= 0 || signal.aborted || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      let waiters = this.#waiters.get(nodeKey);
-      if (waiters === undefined) {
-        waiters = new Set();
-        this.#waiters.set(nodeKey, waiters);
-      }
-      const set = waiters;
-      const done = () => {
-        this.#options.clock.clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        set.delete(done);
-        if (set.size === 0 && this.#waiters.get(nodeKey) === set) this.#waiters.delete(nodeKey);
-        resolve();
-      };
-      const timer = this.#options.clock.setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      set.add(done);
-    });
+    if (this.#closed) return Promise.resolve();
+    return this.#waiters.wait(nodeKey, ms, signal);
   }
 
   wakeAll(): void {
-    for (const nodeKey of [...this.#waiters.keys()]) this.#notify(nodeKey);
+    this.#waiters.wakeAll();
   }
 
   async control(
@@ -232,9 +217,7 @@ export class MemoryStore implements TokenPlaceStore {
   }
 
   #notify(nodeKey: string): void {
-    const waiters = this.#waiters.get(nodeKey);
-    if (waiters === undefined) return;
-    for (const wake of [...waiters]) wake();
+    this.#waiters.notify(nodeKey);
   }
 
   #scheduleSweep(): void {
