@@ -3,8 +3,9 @@
  * throw-away kind cluster. The orchestration takes its command runner as a parameter so it is
  * unit-tested without kind; `e2e-kind.ts` wires it to real processes.
  */
-import { CLUSTER_STEPS, type ClusterStep } from '../src/cluster/checks.ts';
+import type { ClusterStep } from '../src/cluster/checks.ts';
 import type { CommandOutput } from '../src/cluster/judge.ts';
+import { clusterSteps } from '../src/cluster/outside.ts';
 import { formatReport, runClusterSteps, type StepReport, summarizeCluster } from '../src/cluster/run.ts';
 import { defaultScenario } from '../src/cluster/scenario.ts';
 import { IMAGES } from '../src/images.ts';
@@ -92,7 +93,7 @@ export async function runKindE2e(
   files: KindFiles,
   log: (line: string) => void,
   standinContext: readonly string[],
-  steps: readonly ClusterStep[] = CLUSTER_STEPS,
+  steps?: readonly ClusterStep[],
 ): Promise<{ reports: StepReport[]; summary: string }> {
   const version = parseKindVersion((await must(exec, 'kind version', 'kind', ['version'])).stdout);
   if (!atLeast(version, MIN_KIND_VERSION)) {
@@ -154,6 +155,7 @@ export async function runKindE2e(
     });
     const scenario = defaultScenario({
       chartPath: `${options.repoRoot}/chart`,
+      examplesPath: `${options.repoRoot}/docs/examples`,
       relayImage: { repository, tag: imageTag, pullPolicy: 'IfNotPresent' },
       standinImage,
       probeImage: IMAGES.busybox,
@@ -162,7 +164,7 @@ export async function runKindE2e(
     const reports = await runClusterSteps(
       scenario,
       (_id, script) => exec('sh', ['-c', script], { env: { KUBECONFIG: kubeconfig } }),
-      steps,
+      steps ?? clusterSteps(scenario),
       (report) => {
         log(formatReport(report));
         if (report.output) log(report.output);

@@ -195,9 +195,17 @@ export class TokenplaceRelay {
       const outsideGpu = this.standin(source).withExposedPort(CONTRACT.gpuPort).asService({ useEntrypoint: true });
       const outside = { [OUTSIDE_GPU.alias]: outsideGpu };
       k3s = await k3sServer(registry, runId, outside).start();
-      const client = await clusterClient(k3s, registry, source.directory(PROJECT.chartDir), runId, outside);
+      const client = await clusterClient(
+        k3s,
+        registry,
+        source.directory(PROJECT.chartDir),
+        source.directory(PROJECT.examplesDir),
+        runId,
+        outside,
+      );
       const scenario = defaultScenario({
         chartPath: '/src/chart',
+        examplesPath: '/src/examples',
         relayImage: { repository: relayRef.slice(0, relayRef.lastIndexOf(':')), tag, pullPolicy: 'IfNotPresent' },
         standinImage: standinRef,
         probeImage: probeRef,

@@ -90,6 +90,7 @@ export async function clusterClient(
   k3s: Service,
   registry: Service,
   chart: Directory,
+  examples: Directory,
   runId: string,
   bindings: Record<string, Service> = {},
 ): Promise<Container> {
@@ -100,6 +101,7 @@ export async function clusterClient(
     .withServiceBinding('registry', registry)
     .withMountedCache(K3S_OUT_DIR, dag.cacheVolume('tokenplace-relay-e2e-kubeconfig'))
     .withDirectory('/src/chart', chart)
+    .withDirectory('/src/examples', examples)
     .withEnvVariable('KUBECONFIG', '/root/.kube/config')
     .withEnvVariable('E2E_RUN', runId)
     .withExec([

@@ -49,6 +49,8 @@ export const PROJECT = {
     'relay/test/tokenplace/replicas/**',
   ],
   chartDir: 'chart',
+  /** The example values files the cluster scenario applies (server-side, strict). */
+  examplesDir: 'docs/examples',
   /** `chart`: the chart's vitest suites (they run the real helm binary). */
   chartTests: ['npx', 'vitest', 'run', 'chart/'],
   standinDockerfile: 'ci/standin/Dockerfile',

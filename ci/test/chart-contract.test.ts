@@ -41,6 +41,7 @@ const FORBIDDEN_IP = '10.42.0.30';
 const SCENARIOS: Record<'k3s' | 'kind', Scenario> = {
   k3s: defaultScenario({
     chartPath: CHART_DIR,
+    examplesPath: 'docs/examples',
     relayImage: { repository: 'registry:5000/tokenplace-relay', tag: 'e2e-abc123', pullPolicy: 'IfNotPresent' },
     standinImage: 'registry:5000/gpu-standin:e2e-abc123',
     probeImage: IMAGES.busybox,
@@ -48,6 +49,7 @@ const SCENARIOS: Record<'k3s' | 'kind', Scenario> = {
   }),
   kind: defaultScenario({
     chartPath: CHART_DIR,
+    examplesPath: 'docs/examples',
     relayImage: { repository: 'tokenplace-relay', tag: 'kind-abc123', pullPolicy: 'IfNotPresent' },
     standinImage: 'gpu-standin:kind-abc123',
     probeImage: IMAGES.busybox,

@@ -8,6 +8,7 @@ import {
   judgeRequestThroughService,
   judgeRollingRestart,
 } from '../src/cluster/checks.ts';
+import { judgeExamples } from '../src/cluster/examples.ts';
 import { judgeCname, markers, probeOutcome, probes } from '../src/cluster/judge.ts';
 
 const ok = (stdout: string, exitCode = 0) => ({ exitCode, stdout, stderr: '' });
@@ -209,5 +210,38 @@ describe('rolling-restart', () => {
     const never = out();
     never.stdout = `${never.stdout.replace('FIRST_OK=101\n', '')}the load never reached the relay\n`;
     expect(judgeRollingRestart(never).detail).toMatch(/^the load never reached the relay, so no restart was tried/);
+  });
+});
+
+describe('examples-strict-apply', () => {
+  const accepted = (file: string) =>
+    `EXAMPLE file=${file} rc=0 warnings=0\n  | deployment.apps/example-1-tokenplace-relay serverside-applied (server dry run)\n`;
+
+  it('passes when every example file was applied without an error or a warning', () => {
+    const stdout = `${accepted('a.values.yaml')}${accepted('b.values.yaml')}EXAMPLES_SEEN=2\n`;
+    expect(judgeExamples(ok(stdout))).toEqual({ ok: true, detail: '2 example files accepted, no warning' });
+  });
+
+  it('names the file and the first lines of what the API server said', () => {
+    const warned =
+      'EXAMPLE file=b.values.yaml rc=0 warnings=1\n' +
+      '  | Warning: would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false\n';
+    const strict =
+      'EXAMPLE file=c.values.yaml rc=1 warnings=0\n' +
+      '  | Error from server (BadRequest): .spec.template.spec.containers[0].bogus: field not declared in schema\n';
+    const verdict = judgeExamples(ok(`${accepted('a.values.yaml')}${warned}${strict}EXAMPLES_SEEN=3\n`));
+    expect(verdict.ok).toBe(false);
+    expect(verdict.detail).toMatch(/^b\.values\.yaml \(apply exit 0, 1 warnings\), c\.values\.yaml \(apply exit 1, 0 warnings\)/);
+    expect(verdict.detail).toMatch(/would violate PodSecurity/);
+  });
+
+  it('fails on a render error, on a missing result and when no file was found', () => {
+    expect(
+      judgeExamples(
+        ok("EXAMPLE file=a.values.yaml rc=render warnings=0\n  | Error: values don't meet the specifications\nEXAMPLES_SEEN=1\n"),
+      ).detail,
+    ).toMatch(/a\.values\.yaml \(helm template failed/);
+    expect(judgeExamples(ok(`${accepted('a.values.yaml')}EXAMPLES_SEEN=2\n`)).detail).toBe('1 results for 2 example files');
+    expect(judgeExamples(ok('EXAMPLES_SEEN=0\n')).detail).toBe('no example values file found');
   });
 });

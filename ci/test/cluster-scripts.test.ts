@@ -12,6 +12,7 @@ import { shQuote } from '../src/cluster/shell.ts';
 
 const scenario = defaultScenario({
   chartPath: '/src/chart',
+  examplesPath: '/src/examples',
   relayImage: { repository: 'registry:5000/tokenplace-relay', tag: 'e2e-abc', pullPolicy: 'IfNotPresent' },
   standinImage: 'registry:5000/gpu-standin:e2e-abc',
   probeImage: 'docker.io/library/busybox:1.37.0',
@@ -55,10 +56,11 @@ describe('step scripts', () => {
     ]);
   });
 
-  it('append the outside-GPU variant (k3s) after the in-cluster checks, and only when the scenario has one', () => {
-    expect(clusterSteps(scenario)).toBe(CLUSTER_STEPS);
+  it('append the example values check, then the outside-GPU variant only when the scenario has one', () => {
+    expect(clusterSteps(scenario).map((s) => s.id)).toEqual([...CLUSTER_STEPS.map((s) => s.id), 'examples-strict-apply']);
     const ids = clusterSteps(outsideScenario).map((s) => s.id);
     expect(ids.slice(CLUSTER_STEPS.length)).toEqual([
+      'examples-strict-apply',
       'outside-gpu-dns',
       'outside-gpu-install',
       'outside-gpu-dns-from-relay',

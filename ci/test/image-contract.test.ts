@@ -59,6 +59,7 @@ describe('ports and the GPU host name', () => {
   it('the cluster checks', () => {
     const s = defaultScenario({
       chartPath: 'chart',
+      examplesPath: 'docs/examples',
       relayImage: { repository: 'r', tag: 't', pullPolicy: 'IfNotPresent' },
       standinImage: 's:t',
       probeImage: IMAGES.busybox,

@@ -7,6 +7,7 @@ import { errorText, runStages, summarizeStages } from '../src/steps.ts';
 
 const scenario = defaultScenario({
   chartPath: '/chart',
+  examplesPath: '/examples',
   relayImage: { repository: 'r', tag: 't', pullPolicy: 'Never' },
   standinImage: 's:t',
   probeImage: 'b:t',

@@ -28,7 +28,7 @@ import {
   STANDIN_NAME,
   standinHost,
 } from './scenario.ts';
-import { HELPERS, IN_POD_PROBE, shExports, shQuote } from './shell.ts';
+import { FETCH_URL, HELPERS, IN_POD_PROBE, shExports, shQuote } from './shell.ts';
 
 export interface ClusterStep {
   id: string;
@@ -362,10 +362,10 @@ load="e2e-load-$RUN_ID"
 start_pod "$INGRESS_NS" "$load" "URL=http://$RELAY_HOST/v1/models DURATION=$((${s.timeouts.loadSeconds} + CONTROL_SECONDS)); "${shQuote(
     // Requests count from the first success on: until the NetworkPolicy admits this new pod's address,
     // the relay's chain refuses it, which says nothing about the restart.
-    `end=$(( $(date +%s) + DURATION )); n=0; f=0; warm=0; ok=0
+    `${FETCH_URL}end=$(( $(date +%s) + DURATION )); n=0; f=0; warm=0; ok=0
 echo "LOAD_START=$(date +%s)"
 while [ "$(date +%s)" -lt "$end" ]; do
-  if out=$(wget -q -O- -T 10 "$URL" 2>&1); then
+  if out=$(fetch_url "$URL" 10); then
     [ "$ok" -eq 0 ] && { ok=1; echo "FIRST_OK=$(date +%s)"; }
     n=$((n + 1))
   elif [ "$ok" -eq 0 ]; then

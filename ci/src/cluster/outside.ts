@@ -13,17 +13,22 @@ import {
   judgeRequestThroughService,
   requestThroughService,
 } from './checks.ts';
+import { examplesStrictApply } from './examples.ts';
 import { fail, isIp, markers, pass, tail } from './judge.ts';
 import { ingressNamespaceLabels, ingressPodLabels, type Scenario } from './scenario.ts';
 import { IN_POD_PROBE, shExports, shQuote } from './shell.ts';
 
-function outside(s: Scenario): { alias: string; name: string } {
+function outside(s: Scenario): { alias: string; name: string; address?: string } {
   if (!s.outsideGpu) throw new Error('outside-GPU steps need scenario.outsideGpu');
   return s.outsideGpu;
 }
 
-/** `host_ip NAME`: the first address the tool box resolves NAME to (getent, else nslookup), or nothing. */
+/**
+ * `host_ip NAME`: $OUTSIDE_ADDRESS when the runner placed the host itself, else the first address the
+ * tool box resolves NAME to (getent, else nslookup), or nothing.
+ */
 const HOST_IP = `host_ip() {
+  [ -n "\${OUTSIDE_ADDRESS:-}" ] && { echo "$OUTSIDE_ADDRESS"; return 0; }
   getent hosts "$1" 2>/dev/null | awk '{ print $1; exit }' | grep . ||
     nslookup "$1" 2>/dev/null | awk '/^Name:/ { named = 1 } named && /^Address/ { sub(/^Address( [0-9]+)?: */, ""); print; exit }'
 }
@@ -34,8 +39,8 @@ const outsideDns: ClusterStep = {
   title: 'a GPU host outside the cluster: its address, and a DNS name for it that pods resolve',
   kind: 'setup',
   body: (s) => {
-    const { alias, name } = outside(s);
-    return `${shExports({ OUTSIDE_ALIAS: alias, OUTSIDE_NAME: name })}
+    const { alias, name, address = '' } = outside(s);
+    return `${shExports({ OUTSIDE_ALIAS: alias, OUTSIDE_NAME: name, OUTSIDE_ADDRESS: address })}
 ${HOST_IP}outside_ip=$(host_ip "$OUTSIDE_ALIAS")
 [ -n "$outside_ip" ] || { echo "cannot resolve $OUTSIDE_ALIAS from the tool box"; exit 1; }
 echo "OUTSIDE_IP=$outside_ip"
@@ -67,7 +72,7 @@ const outsideInstall: ClusterStep = {
   title: 'in-cluster stand-in scaled to 0; helm upgrade: gpuExternalName.host = the outside host, its address the only GPU CIDR',
   kind: 'setup',
   body: (s) => {
-    const { alias, name } = outside(s);
+    const { alias, name, address = '' } = outside(s);
     const values = e2eValues({
       imageRepository: s.relayImage.repository,
       imageTag: s.relayImage.tag,
@@ -79,7 +84,7 @@ const outsideInstall: ClusterStep = {
       ingressPodLabels: ingressPodLabels(),
       replicas: s.replicas,
     });
-    return `${shExports({ OUTSIDE_ALIAS: alias })}
+    return `${shExports({ OUTSIDE_ALIAS: alias, OUTSIDE_ADDRESS: address })}
 ${HOST_IP}outside_ip=$(host_ip "$OUTSIDE_ALIAS")
 [ -n "$outside_ip" ] || { echo "cannot resolve $OUTSIDE_ALIAS from the tool box"; exit 1; }
 # The in-cluster stand-in goes away, so whatever answers from now on is the host outside the cluster.
@@ -126,7 +131,7 @@ const outsideEgress: ClusterStep = {
   id: 'outside-gpu-egress',
   title: 'the relay reaches the outside GPU host, and an in-cluster address outside its CIDR is blocked',
   kind: 'check',
-  body: (s) => `${shExports({ OUTSIDE_ALIAS: outside(s).alias })}
+  body: (s) => `${shExports({ OUTSIDE_ALIAS: outside(s).alias, OUTSIDE_ADDRESS: outside(s).address ?? '' })}
 ${HOST_IP}outside_ip=$(host_ip "$OUTSIDE_ALIAS"); other_ip=$(pod_ip "$GPU_NS" "$FORBIDDEN")
 in_relay_pod "e2e-oegress-$RUN_ID" "GPU_IP=$outside_ip OTHER_IP=$other_ip GPU_PORT=$GPU_PORT S=$CONTROL_SECONDS; "${shQuote(
     `${IN_POD_PROBE}probe_until allowed "http://$GPU_IP:$GPU_PORT/v1/models" "$S" &&
@@ -145,7 +150,11 @@ export const OUTSIDE_GPU_STEPS: readonly ClusterStep[] = [
   outsideEgress,
 ];
 
-/** The cluster steps of a scenario: the in-cluster ones, then the outside-GPU variant when it has one. */
+/**
+ * The cluster steps of a scenario: the in-cluster ones, the example values files, then the outside-GPU
+ * variant when it has one.
+ */
 export function clusterSteps(s: Scenario): readonly ClusterStep[] {
-  return s.outsideGpu ? [...CLUSTER_STEPS, ...OUTSIDE_GPU_STEPS] : CLUSTER_STEPS;
+  const inCluster = [...CLUSTER_STEPS, examplesStrictApply];
+  return s.outsideGpu ? [...inCluster, ...OUTSIDE_GPU_STEPS] : inCluster;
 }

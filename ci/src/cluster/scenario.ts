@@ -14,6 +14,8 @@ export interface Scenario {
   release: string;
   /** Path of the chart as seen by the shell that runs the checks. */
   chartPath: string;
+  /** docs/examples (the example values files) as seen by the shell that runs the checks. */
+  examplesPath: string;
   relayImage: { repository: string; tag: string; pullPolicy: 'Always' | 'IfNotPresent' | 'Never' };
   standinImage: string;
   probeImage: string;
@@ -32,8 +34,10 @@ export interface Scenario {
    * A stand-in GPU host outside the cluster (k3s: a Dagger service bound to the k3s container and to
    * the tool box as `alias`). The cluster resolves it as `name`, a LAN-style DNS name served by a
    * CoreDNS zone the checks add, as a home router's DNS would; the checks then point the chart at it.
+   * `address`: where the host is when the runner placed it itself (the local cluster's LAN namespace);
+   * without it the address is resolved from `alias`.
    */
-  outsideGpu?: { alias: string; name: string };
+  outsideGpu?: { alias: string; name: string; address?: string };
 }
 
 export const STANDIN_NAME = 'gpu-standin';
@@ -59,7 +63,8 @@ export const PROBE_POD_LABELS: Readonly<Record<string, string>> = {
 export const FORBIDDEN_NAME = 'not-the-gpu';
 
 export function defaultScenario(
-  overrides: Partial<Scenario> & Pick<Scenario, 'chartPath' | 'relayImage' | 'standinImage' | 'probeImage' | 'runId'>,
+  overrides: Partial<Scenario> &
+    Pick<Scenario, 'chartPath' | 'examplesPath' | 'relayImage' | 'standinImage' | 'probeImage' | 'runId'>,
 ): Scenario {
   const scenario: Scenario = {
     namespace: 'tokenplace-e2e',
@@ -100,6 +105,8 @@ export function validateScenario(s: Scenario): void {
     if (!DNS_LABEL.test(s.outsideGpu.alias))
       throw new Error(`e2e scenario: outsideGpu.alias ${JSON.stringify(s.outsideGpu.alias)} is not a DNS label`);
     const labels = s.outsideGpu.name.split('.');
+    if (s.outsideGpu.address !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(s.outsideGpu.address))
+      throw new Error(`e2e scenario: outsideGpu.address ${JSON.stringify(s.outsideGpu.address)} is not an IPv4 address`);
     if (labels.length < 2 || !labels.every((label) => DNS_LABEL.test(label)) || s.outsideGpu.name.endsWith('.cluster.local'))
       throw new Error(
         `e2e scenario: outsideGpu.name ${JSON.stringify(s.outsideGpu.name)} is not a DNS name outside the cluster domain`,

@@ -17,6 +17,21 @@ export function shExports(vars: Record<string, string | number>): string {
 }
 
 /**
+ * `fetch_url URL SECONDS`: busybox wget with an outer time limit, printing wget's messages (and
+ * "wget: download timed out" when the limit cut it off). Not `wget -T`: busybox 1.35 (Debian's, in
+ * the local cluster's probe image) crashes with a segmentation fault in `wget -T` when the connection
+ * fails, which would hide whether a NetworkPolicy refused it.
+ */
+export const FETCH_URL = `fetch_url() {
+  _out=$(timeout "$2" wget -q -O- "$1" 2>&1); _rc=$?
+  [ "$_rc" -eq 143 ] && _out="$_out
+wget: download timed out"
+  printf '%s\\n' "$_out"
+  return "$_rc"
+}
+`;
+
+/**
  * Runs inside probe pods and ephemeral containers (busybox).
  *
  * `probe NAME URL` asks once and prints `PROBE name=NAME rc=N tries=1`, then wget's output, each line
@@ -28,8 +43,8 @@ export function shExports(vars: Record<string, string | number>): string {
  * admits a new pod's address only after the kubelet has reported it, and until then the target's chain
  * rejects the connection at once ("connection refused"), which would read as "blocked".
  */
-export const IN_POD_PROBE = `probe() {
-  out=$(wget -q -O- -T 5 "$2" 2>&1); rc=$?
+export const IN_POD_PROBE = `${FETCH_URL}probe() {
+  out=$(fetch_url "$2" 5); rc=$?
   printf 'PROBE name=%s rc=%s tries=1\\n' "$1" "$rc"
   printf '%s\\n' "$out" | head -n 20 | sed 's/^/  | /'
   return "$rc"
@@ -38,7 +53,7 @@ probe_until() {
   _until=$(( $(date +%s) + $3 )); _tries=0
   while :; do
     _tries=$((_tries + 1))
-    out=$(wget -q -O- -T 5 "$2" 2>&1); rc=$?
+    out=$(fetch_url "$2" 5); rc=$?
     [ "$rc" -eq 0 ] && break
     [ "$(date +%s)" -ge "$_until" ] && break
     sleep 1

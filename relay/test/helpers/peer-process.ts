@@ -63,11 +63,21 @@ function cleanEnv(): Record<string, string> {
   return env;
 }
 
-/** Runs `peer.sh <args>` with env added to a clean environment. */
-export function startPeer(name: string, args: string[], env: Record<string, string> = {}, stdin = false): PeerProcess {
+/**
+ * Runs `peer.sh <args>` with env added to a clean environment. `prefix` runs it through another
+ * command that execs it, e.g. `ip netns exec NS` for a peer on another host of a test network.
+ */
+export function startPeer(
+  name: string,
+  args: string[],
+  env: Record<string, string> = {},
+  stdin = false,
+  prefix: readonly string[] = [],
+): PeerProcess {
   assertPeersInstalled();
   const workdir = mkdtempSync(join(tmpdir(), `tokenplace-${name.replace(/\W+/g, '-')}-`));
-  const child = spawn('bash', [PEER_SH, ...args], {
+  const [command, ...commandArgs] = [...prefix, 'bash', PEER_SH, ...args];
+  const child = spawn(command, commandArgs, {
     env: { ...cleanEnv(), ...env, PEER_WORKDIR: workdir },
     stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     detached: true,
