@@ -99,6 +99,16 @@ export async function clusterUp(
   return { kubeconfig: p.adminKubeconfig, logs };
 }
 
+/** The cluster `up` left running, for `check`; throws when there is none. */
+export function runningCluster(l: Layout): ClusterHandle {
+  const p = paths(l);
+  if (!existsSync(p.adminKubeconfig)) throw new Error('no cluster is running here: start one with `npm run e2e:cluster -- up`');
+  const logs = Object.fromEntries(
+    ['etcd', 'kube-apiserver', 'kubelet', 'containerd'].map((name) => [name, join(p.logs, `${name}.log`)]),
+  );
+  return { kubeconfig: p.adminKubeconfig, logs };
+}
+
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs: number, logFile?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

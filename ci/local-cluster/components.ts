@@ -30,7 +30,6 @@ export function processSpecs(l: Layout, bin: Binaries): ProcessSpec[] {
         `--listen-peer-urls=http://127.0.0.1:${l.etcdPeerPort}`,
         `--initial-advertise-peer-urls=http://127.0.0.1:${l.etcdPeerPort}`,
         `--initial-cluster=tokenplace-e2e=http://127.0.0.1:${l.etcdPeerPort}`,
-        '--listen-metrics-urls=',
       ],
       ready: { url: `${etcdUrl}/health` },
     },

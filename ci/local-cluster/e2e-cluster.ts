@@ -1,11 +1,11 @@
 /**
- * npm run e2e:cluster [-- run|up|down|build] [--keep]
+ * npm run e2e:cluster [-- run|up|check|down|build] [--keep]
  *
  * A real single-node Kubernetes on this machine, built from the Go module proxy and Debian packages,
  * with no image pulled: `run` (the default) builds or reuses the binaries and images, brings the
  * cluster up, runs the same cluster scenario as the Dagger `e2e` function plus token.place's real
  * server.py and client.py through the relay, and always tears everything down. `up` leaves a cluster
- * running (KUBECONFIG printed); `down` removes one; `build` only builds the binaries (CI starts it
+ * running (KUBECONFIG printed); `check` runs the checks again on it; `down` removes it; `build` only builds the binaries (CI starts it
  * early, at low priority, beside the other tests). Linux, root.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,14 +15,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { newRunId } from '../src/project.ts';
 import { ensureBinaries } from './binaries.ts';
-import { clusterDown, clusterUp } from './cluster.ts';
+import { clusterDown, clusterUp, runningCluster } from './cluster.ts';
 import { ensureDebianPackages } from './debian.ts';
 import { exec } from './exec.ts';
 import { buildClusterImages, saveClusterImages } from './images.ts';
 import { defaultLayout } from './layout.ts';
 import { runLocalScenario } from './scenario-runner.ts';
 
-const USAGE = 'usage: npm run e2e:cluster -- [run|up|down|build] [--keep]';
+const USAGE = 'usage: npm run e2e:cluster -- [run|up|check|down|build] [--keep]';
 const log = (line: string) => process.stderr.write(`[e2e:cluster] ${line}\n`);
 
 async function main(): Promise<number> {
@@ -34,7 +34,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const action = parsed.positionals[0] ?? 'run';
-  if (!['run', 'up', 'down', 'build'].includes(action) || parsed.positionals.length > 1) {
+  if (!['run', 'up', 'check', 'down', 'build'].includes(action) || parsed.positionals.length > 1) {
     process.stderr.write(`e2e:cluster: unknown action ${JSON.stringify(parsed.positionals.join(' '))}\n${USAGE}\n`);
     return 2;
   }
@@ -55,6 +55,20 @@ async function main(): Promise<number> {
     return problems.length === 0 ? 0 : 1;
   }
   const work = await mkdtemp(join(tmpdir(), 'tokenplace-e2e-cluster-'));
+  if (action === 'check') {
+    try {
+      const cluster = runningCluster(layout);
+      process.stdout.write(
+        `${await runLocalScenario({ layout, binaries, cluster, repoRoot, runId: newRunId(), workDir: work, log })}\n`,
+      );
+      return 0;
+    } catch (error) {
+      process.stderr.write(`e2e:cluster: ${error instanceof Error ? error.message : String(error)}\n`);
+      return 1;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
   let failed = true;
   try {
     const git = await exec('git', ['rev-parse', 'HEAD'], { cwd: repoRoot });

@@ -15,6 +15,9 @@ import type { LocalRun } from './scenario-runner.ts';
 
 export const TOKENPLACE_RELEASE = 'tp-nodes';
 const CLIENT_PORT = 15010;
+/** `node -e LAN_GET URL`: prints the body of a 200 answer, else exits 1. */
+const LAN_GET =
+  'fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).then(async (r) => { if (r.status !== 200) process.exit(1); process.stdout.write(await r.text()); }, () => process.exit(1))';
 
 interface Context extends LocalRun {
   scenario: Scenario;
@@ -117,16 +120,14 @@ export async function tokenplaceChecks(ctx: Context, onReport: (report: StepRepo
         peers.push(node);
         const deadline = Date.now() + 60_000;
         while (Date.now() < deadline) {
-          const out = await exec(netns[0], [
-            ...netns.slice(1),
-            'busybox',
-            'wget',
-            '-q',
-            '-O-',
-            '-T',
-            '5',
-            `${relayUrl}/relay/diagnostics`,
-          ]);
+          // Asked from the LAN host, as server.py asks (Node's fetch: busybox 1.35's wget -T crashes).
+          const out = await exec(
+            netns[0],
+            [...netns.slice(1), process.execPath, '-e', LAN_GET, `${relayUrl}/relay/diagnostics`],
+            {
+              timeoutMs: 10_000,
+            },
+          );
           const nodes =
             out.exitCode === 0
               ? (JSON.parse(out.stdout) as { api_v1_registered_compute_nodes?: unknown[] }).api_v1_registered_compute_nodes
