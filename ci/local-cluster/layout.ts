@@ -41,8 +41,7 @@ export interface Layout {
 }
 
 export function defaultLayout(env: NodeJS.ProcessEnv = process.env): Layout {
-  const cacheRoot =
-    env.TOKENPLACE_CLUSTER_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tokenplace-relay-cluster');
+  const cacheRoot = env.E2E_CLUSTER_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tokenplace-relay-cluster');
   return {
     nodeName: 'tokenplace-e2e-node',
     lanBridge: 'tpe2e-lan0',
@@ -58,7 +57,7 @@ export function defaultLayout(env: NodeJS.ProcessEnv = process.env): Layout {
     apiPort: 6443,
     etcdClientPort: 23790,
     etcdPeerPort: 23800,
-    stateDir: env.TOKENPLACE_CLUSTER_STATE || '/var/lib/tokenplace-relay-cluster',
+    stateDir: env.E2E_CLUSTER_STATE || '/var/lib/tokenplace-relay-cluster',
     runDir: '/run/tokenplace-relay-cluster',
     cacheDir: cacheRoot,
   };

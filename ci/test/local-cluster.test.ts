@@ -16,7 +16,7 @@ import { apiServerNames, clientIdentities } from '../local-cluster/pki.ts';
 import { localScenario } from '../local-cluster/scenario-runner.ts';
 import { tokenplaceValues } from '../local-cluster/tokenplace-check.ts';
 
-const layout = defaultLayout({ TOKENPLACE_CLUSTER_CACHE: '/cache/here' });
+const layout = defaultLayout({ E2E_CLUSTER_CACHE: '/cache/here' });
 
 function ipv4(address: string): number {
   return address.split('.').reduce((n, part) => n * 256 + Number(part), 0);
