@@ -11,6 +11,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { TokenPlaceConfig } from '../../src/tokenplace/settings.ts';
 import type { StoreObserver } from '../../src/tokenplace/store.ts';
 import { RedisStore, type StoreMetrics } from './redis-store.ts';
+import { ScriptRunner } from './script-runner.ts';
+import { RedisSlotLeases } from './slot-leases.ts';
 
 export interface StateConnection {
   url: string;
@@ -48,8 +50,15 @@ export function clientOptions(connection: StateConnection): RedisOptions {
 export function createRedisStore(
   connection: StateConnection,
   config: Pick<TokenPlaceConfig, 'maxNodes' | 'maxStoredBytes' | 'terminalTtlSeconds' | 'tombstoneTtlSeconds'>,
-  hooks: { observer?: StoreObserver; metrics?: StoreMetrics; events?: ConnectionEvents; sweepIntervalMs?: number } = {},
-): { store: RedisStore; ready: Promise<void>; client: Redis; prefix: string } {
+  hooks: {
+    observer?: StoreObserver;
+    metrics?: StoreMetrics;
+    events?: ConnectionEvents;
+    sweepIntervalMs?: number;
+    /** Lease of a slot on the HTTP upstream (TOKENPLACE_RELAY_STATE_SLOT_LEASE_SECONDS). */
+    slotLeaseMs?: number;
+  } = {},
+): { store: RedisStore; slots: RedisSlotLeases; ready: Promise<void>; client: Redis; prefix: string } {
   const options = clientOptions(connection);
   const client = new Redis(connection.url, options);
   // The subscriber queues its SUBSCRIBE until it is connected, and replays it after every reconnect.
@@ -78,8 +87,15 @@ export function createRedisStore(
     observer: hooks.observer,
     metrics: hooks.metrics,
   });
+  // The HTTP upstream's slots: leases on the same connection as the store (it is closed with the store).
+  const slots = new RedisSlotLeases({
+    scripts: new ScriptRunner({ client, prefix, terminalTtlMs: 0, tombstoneTtlMs: 0, metrics: hooks.metrics }),
+    subscriber,
+    prefix,
+    leaseMs: hooks.slotLeaseMs ?? 10_000,
+  });
   // Both connections keep retrying after a failed first attempt; `ready` only tells when the first one worked.
-  const ready = Promise.all([client.connect(), store.start()]).then(() => undefined);
+  const ready = Promise.all([client.connect(), store.start(), slots.start()]).then(() => undefined);
   ready.catch(() => undefined);
-  return { store, ready, client, prefix };
+  return { store, slots, ready, client, prefix };
 }

@@ -62,6 +62,11 @@ export class ScriptRunner {
     return reply;
   }
 
+  /** The client was disconnected for good (the store was closed). */
+  get closed(): boolean {
+    return this.#redis.status === 'end';
+  }
+
   /** A plain command; a failure becomes a StoreUnavailableError. */
   async plain<T>(command: (redis: Redis) => Promise<T>): Promise<T> {
     try {
