@@ -4,7 +4,6 @@
  * (wake.ts), and every key has a TTL.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Capabilities } from '../../src/tokenplace/capabilities.ts';
 import type { Envelope } from '../../src/tokenplace/envelope.ts';
 import { sizeOf } from '../../src/tokenplace/memory-node.ts';
@@ -27,6 +26,7 @@ import type {
   Work,
 } from '../../src/tokenplace/store.ts';
 import type { Json, TerminalStatus } from '../../src/tokenplace/wire.ts';
+import type { StateClient } from './connect.ts';
 import { SCRIPT_NAMES, type ScriptName, scriptSource } from './lua-scripts.ts';
 import { nodeViews } from './node-views.ts';
 import { type Reply, ScriptRunner, type ScriptRunnerOptions } from './script-runner.ts';
@@ -36,7 +36,7 @@ export type { StoreMetrics } from './script-runner.ts';
 
 /** The prefix must carry a hash tag, e.g. `tokenplace:{relay}:`, so a cluster keeps all keys in one slot. */
 export interface RedisStoreOptions extends ScriptRunnerOptions {
-  subscriber: Redis;
+  subscriber: StateClient;
   maxNodes: number;
   /** Ciphertext held at most across all replicas; enqueue refuses beyond it. */
   maxStoredBytes: number;
@@ -56,7 +56,7 @@ const NODE_POLL_SLICE_MS = 2000;
 
 export class RedisStore implements TokenPlaceStore {
   readonly #options: RedisStoreOptions;
-  readonly #redis: Redis;
+  readonly #redis: StateClient;
   readonly #scripts: ScriptRunner;
   readonly #wake: WakeBoard;
   readonly #observer: StoreObserver;

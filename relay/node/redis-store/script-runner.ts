@@ -3,9 +3,10 @@
  * by EVALSHA, with ioredis falling back to EVAL after a restarted server lost its script cache),
  * timed for the metrics, and a failure of the connection becomes a StoreUnavailableError (a 503).
  */
-import type { Redis } from 'ioredis';
+
 import { type StoreObserver, StoreUnavailableError } from '../../src/tokenplace/store.ts';
 import type { TerminalStatus } from '../../src/tokenplace/wire.ts';
+import type { StateClient } from './connect.ts';
 
 export interface StoreMetrics {
   operation(op: string, seconds: number, ok: boolean): void;
@@ -16,7 +17,7 @@ export type Reply = { r: string; ev?: [TerminalStatus | 'completed', string][] |
 type ScriptCall = (key: string, ...args: (string | number)[]) => Promise<string>;
 
 export interface ScriptRunnerOptions {
-  client: Redis;
+  client: StateClient;
   /** KEYS[1] of every script: the key prefix, with a hash tag. */
   prefix: string;
   terminalTtlMs: number;
@@ -27,7 +28,7 @@ export interface ScriptRunnerOptions {
 
 export class ScriptRunner {
   readonly #options: ScriptRunnerOptions;
-  readonly #redis: Redis;
+  readonly #redis: StateClient;
   readonly #defined = new Set<string>();
 
   constructor(options: ScriptRunnerOptions) {
@@ -68,7 +69,7 @@ export class ScriptRunner {
   }
 
   /** A plain command; a failure becomes a StoreUnavailableError. */
-  async plain<T>(command: (redis: Redis) => Promise<T>): Promise<T> {
+  async plain<T>(command: (redis: StateClient) => Promise<T>): Promise<T> {
     try {
       return await command(this.#redis);
     } catch (err) {

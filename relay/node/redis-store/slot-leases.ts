@@ -10,8 +10,8 @@
  * short poll besides, which also notices leases that lapsed, since a lapse publishes nothing.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { SlotCandidate, SlotLeaseStore } from '../../src/slots.ts';
+import type { StateClient } from './connect.ts';
 import type { ScriptRunner } from './script-runner.ts';
 
 /** ARGV[1] is the caller's clock, ARGV[4] the lease length (ARGV[2] and [3] are the store's TTLs, unused here). */
@@ -73,7 +73,7 @@ return cjson.encode({ r = 'ok' })
 
 export interface SlotLeaseOptions {
   scripts: ScriptRunner;
-  subscriber: Redis;
+  subscriber: StateClient;
   prefix: string;
   leaseMs: number;
   /** How often waiting requests look again without a message (lapsed leases publish nothing). */

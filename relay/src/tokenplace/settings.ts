@@ -67,7 +67,7 @@ export const TOKENPLACE_SETTINGS = {
     name: 'TOKENPLACE_RELAY_STATE_URL',
     fallback: 'in memory',
     describe:
-      'Valkey/Redis that holds the protocol state shared by every replica (redis:// or rediss://); unset: this replica keeps it in memory (one replica only).',
+      'Valkey/Redis that holds the protocol state shared by every replica (redis:// or rediss://; redis+cluster:// or rediss+cluster:// for one node of a Cluster); unset: this replica keeps it in memory (one replica only).',
   },
   statePassword: {
     name: 'TOKENPLACE_RELAY_STATE_PASSWORD',
@@ -179,8 +179,11 @@ function stateUrl(env: Env): string | undefined {
   } catch {
     throw new ConfigError(name, 'not a URL; expected redis://host:6379 or rediss://host:6380');
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new ConfigError(name, `expected a redis:// or rediss:// URL, got ${url.protocol}//`);
+  if (!['redis:', 'rediss:', 'redis+cluster:', 'rediss+cluster:'].includes(url.protocol)) {
+    throw new ConfigError(
+      name,
+      `expected a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL, got ${url.protocol}//`,
+    );
   }
   return value;
 }
