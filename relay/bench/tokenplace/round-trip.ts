@@ -27,11 +27,17 @@ export interface RoundTrips {
   dispatch: Spread;
 }
 
-export async function measureRoundTrips(origin: string, options: RoundTripOptions): Promise<RoundTrips> {
-  const node = new FakeNode(origin);
+/**
+ * With several origins (replicas sharing one store) the node polls the first, the client posts
+ * through the second and retrieves through the third.
+ */
+export async function measureRoundTrips(origins: string[], options: RoundTripOptions): Promise<RoundTrips> {
+  const [nodeOrigin, postOrigin = nodeOrigin, retrieveOrigin = postOrigin] = origins;
+  const node = new FakeNode(nodeOrigin);
   await node.register();
   node.start();
-  const client = new Pool(origin, { connections: 1 });
+  const client = new Pool(postOrigin, { connections: 1 });
+  const retriever = retrieveOrigin === postOrigin ? client : new Pool(retrieveOrigin, { connections: 1 });
   const clientPublicKey = fakePublicKey();
   const samples = { roundTrip: [] as number[], wakeUp: [] as number[], dispatch: [] as number[] };
   try {
@@ -44,7 +50,7 @@ export async function measureRoundTrips(origin: string, options: RoundTripOption
       const acknowledged = performance.now();
       expectOk(queued, 'POST /api/v1/relay/requests');
       const { wokeAt } = await within(answered, 15_000, `the fake node to answer request ${requestId}`);
-      const retrieved = await postJson(client, '/api/v1/relay/responses/retrieve', {
+      const retrieved = await postJson(retriever, '/api/v1/relay/responses/retrieve', {
         client_public_key: clientPublicKey,
         request_id: requestId,
       });
@@ -58,6 +64,7 @@ export async function measureRoundTrips(origin: string, options: RoundTripOption
   } finally {
     await node.stop();
     await client.destroy();
+    if (retriever !== client) await retriever.destroy();
   }
   return {
     count: options.count,

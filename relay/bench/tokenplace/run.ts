@@ -6,9 +6,9 @@
  *   BENCH_SETTLE_MS          how long the node's poll is parked before each round trip (default 20)
  *   BENCH_CLIENTS            waiting clients in (b) (default 200)
  *   BENCH_RETRIEVE_SECONDS   measured seconds of (b) (default 10), after 2 s of warm-up
- *   BENCH_RELAYS             which relays, comma-separated: relay.py,ours,ours+valkey (default all three: this relay
- *                            also on the shared Valkey/Redis store, a throwaway redis-server; without relay.py and
- *                            ours, nothing is written)
+ *   BENCH_RELAYS             which relays, comma-separated: relay.py,ours,ours+valkey,ours+valkey*3 (default all four:
+ *                            this relay also on the shared Valkey/Redis store, a throwaway redis-server, and three of
+ *                            its replicas sharing one; without relay.py and ours, nothing is written)
  *   BENCH_WRITE=0            print the section without rewriting docs/benchmarks.md
  */
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -16,7 +16,14 @@ import { fileURLToPath } from 'node:url';
 import { buildRelay } from '../compiled-relay.ts';
 import { cpuSeconds, type Rss, rssMb, sumRss } from '../memory.ts';
 import { replaceSection } from '../report.ts';
-import { pythonVersions, type RelayUnderTest, startOurRelay, startOurRelayOnValkey, startRelayPy } from './relays.ts';
+import {
+  pythonVersions,
+  type RelayUnderTest,
+  startOurRelay,
+  startOurRelayOnValkey,
+  startOurReplicasOnValkey,
+  startRelayPy,
+} from './relays.ts';
 import { measureRetrieveLoad, type RetrieveLoad } from './retrieve-load.ts';
 import { measureRoundTrips, type RoundTripOptions, type RoundTrips } from './round-trip.ts';
 import { type Context, renderSection } from './table.ts';
@@ -51,6 +58,8 @@ export interface Memory {
 export interface RelayResult {
   name: string;
   ours: boolean;
+  /** What BENCH_RELAYS called it. */
+  which: string;
   /** The 1-minute load average when this relay's measurement started (the machine is shared). */
   loadAtStart: number;
   rest?: Memory;
@@ -75,7 +84,7 @@ export function optionsFromEnv() {
     clients: number('BENCH_CLIENTS', 200),
     seconds: number('BENCH_RETRIEVE_SECONDS', 10),
     warmupSeconds: 2,
-    relays: (process.env.BENCH_RELAYS ?? 'relay.py,ours,ours+valkey').split(',').map((name) => name.trim()),
+    relays: (process.env.BENCH_RELAYS ?? 'relay.py,ours,ours+valkey,ours+valkey*3').split(',').map((name) => name.trim()),
   };
 }
 
@@ -89,10 +98,15 @@ export async function benchTokenplaceProtocol(options: Options): Promise<{ markd
     process.stderr.write(`bench tokenplace: ${step} (load average ${loadavg()[0].toFixed(2)})\n`);
   const results: RelayResult[] = [];
   for (const which of options.relays) {
-    const start = { 'relay.py': startRelayPy, ours: () => startOurRelay(), 'ours+valkey': startOurRelayOnValkey }[which];
+    const start = {
+      'relay.py': startRelayPy,
+      ours: () => startOurRelay(),
+      'ours+valkey': startOurRelayOnValkey,
+      'ours+valkey*3': () => startOurReplicasOnValkey(3),
+    }[which];
     if (start === undefined) throw new Error(`BENCH_RELAYS: unknown relay ${which}`);
     progress(`starting ${which}`);
-    results.push(await benchOne(start, which !== 'relay.py', options, progress));
+    results.push(await benchOne(start, which, options, progress));
   }
   const context: Context = {
     when: new Date(),
@@ -107,12 +121,13 @@ export async function benchTokenplaceProtocol(options: Options): Promise<{ markd
 
 async function benchOne(
   start: () => Promise<RelayUnderTest>,
-  ours: boolean,
+  which: string,
   options: Options,
   progress: (step: string) => void,
 ): Promise<RelayResult> {
   let relay: RelayUnderTest | undefined;
-  const result: RelayResult = { name: ours ? 'this relay' : 'relay.py', ours, loadAtStart: loadavg()[0] };
+  const ours = which !== 'relay.py';
+  const result: RelayResult = { name: ours ? 'this relay' : 'relay.py', ours, which, loadAtStart: loadavg()[0] };
   try {
     relay = await start();
     result.name = relay.name;
@@ -123,12 +138,13 @@ async function benchOne(
     await new Promise((resolve) => setTimeout(resolve, 1000));
     result.rest = memory();
     progress(`${relay.name}: (a) ${options.roundTrip.warmup} + ${options.roundTrip.count} round trips`);
-    result.roundTrips = await measureRoundTrips(relay.origin, options.roundTrip);
+    const origins = relay.origins ?? [relay.origin];
+    result.roundTrips = await measureRoundTrips(origins, options.roundTrip);
     progress(`${relay.name}: (b) ${options.clients} clients polling for ${options.seconds} s`);
     const cpu = () => (relay as RelayUnderTest).processes().reduce((sum, { pid }) => sum + cpuSeconds(pid), 0);
     let cpuAtStart = 0;
     let cpuUsed = 0;
-    result.retrieve = await measureRetrieveLoad(relay.origin, {
+    result.retrieve = await measureRetrieveLoad(origins, {
       clients: options.clients,
       seconds: options.seconds,
       warmupSeconds: options.warmupSeconds,

@@ -27,7 +27,7 @@ function failed(result: RelayResult, columns: number): string {
 
 export function renderSection(results: RelayResult[], context: Context): string {
   const { options } = context;
-  const ours = results.find((result) => result.ours && !result.error);
+  const ours = results.find((result) => result.which === 'ours' && !result.error);
   const reference = results.find((result) => !result.ours && !result.error);
   const when = `${context.when.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   const roundTripRows = results.map((result) => {
@@ -56,13 +56,16 @@ export function renderSection(results: RelayResult[], context: Context): string 
     `Measured ${when} on ${context.machine}, Node ${context.versions.node}, Python ${context.versions.python}, ` +
       `gunicorn ${context.versions.gunicorn}. The machine is shared: load average (1 min) ${context.loadBefore.toFixed(2)} ` +
       `before the run, ${context.loadAfter.toFixed(2)} after it; when each relay's turn began: ` +
-      `${results.map((result) => `${result.ours ? 'this relay' : 'relay.py'} ${result.loadAtStart.toFixed(2)}`).join(', ')}.`,
+      `${results.map((result) => `${result.which} ${result.loadAtStart.toFixed(2)}`).join(', ')}.`,
     '',
     "- **relay.py**: token.place's reference relay (pinned copy) as token.place runs it in production: " +
       '`gunicorn -w 1 --threads 4 relay:app` (Debian `python3-gunicorn`), started through `peer.sh python -m gunicorn`.',
     "- **this relay**: compiled, started with the image's Node flags, its HTTP upstream off.",
     `- Both with the same environment and server token: ${describeSettings()}.`,
     '- One relay at a time on 127.0.0.1; the benchmark client and the fake node run in one Node process beside it.',
+    '- **3 replicas**: three processes of this relay sharing one redis-server, as a scaled-out Deployment: in (a) the ' +
+      'node long-polls replica 1, the client posts through replica 2 and retrieves through replica 3; in (b) the waiting ' +
+      'clients are spread over the three. All of it, redis-server included, shares the same cores.',
     '',
     `**(a) Round trip.** ${options.roundTrip.count} round trips one after another, after ${options.roundTrip.warmup} of warm-up. ` +
       'A fake compute node in TypeScript registers, long-polls and answers each work item at once with a made-up ciphertext. ' +
@@ -91,6 +94,7 @@ export function renderSection(results: RelayResult[], context: Context): string 
     ...loadRows,
     '',
     ...targets(ours, reference, options.clients),
+    ...sharedStoreLines(results),
   ].join('\n');
 }
 
@@ -121,5 +125,32 @@ function targets(ours: RelayResult | undefined, reference: RelayResult | undefin
       ? `- RSS < 100 MB with ${clients} clients waiting: not measured`
       : `- RSS < 100 MB with ${clients} clients waiting: ${mb(rss.current)} MB (${mb(rss.anon)} MB anonymous), ${verdict(rss.current < 100)}`,
   );
+  return lines;
+}
+
+/** The shared store's costs, from the rows of the same run: what Valkey adds to a round trip, and polls/s with 3 replicas. */
+function sharedStoreLines(results: RelayResult[]): string[] {
+  const row = (which: string) => results.find((result) => result.which === which && !result.error);
+  const memory = row('ours');
+  const valkey = row('ours+valkey');
+  const three = row('ours+valkey*3');
+  const lines: string[] = [];
+  if (memory?.roundTrips && valkey?.roundTrips) {
+    const added = valkey.roundTrips.roundTrip.p99 - memory.roundTrips.roundTrip.p99;
+    const addedMedian = valkey.roundTrips.roundTrip.p50 - memory.roundTrips.roundTrip.p50;
+    lines.push(
+      `- added p99 per round trip, state on Valkey/Redis vs in memory (same run) ≤ 2 ms: ${ms(added)} ms ` +
+        `(p50 ${ms(addedMedian)} ms), ${added <= 2 ? 'met' : '**not met**'}`,
+    );
+  }
+  if (three?.retrieve) {
+    const beside = [valkey && `1 replica on Valkey/Redis ${valkey.retrieve?.requestsPerSecond.toFixed(0)}`]
+      .filter(Boolean)
+      .join(', ');
+    lines.push(
+      `- retrieve polls/s with 3 replicas on one Valkey/Redis: ${three.retrieve.requestsPerSecond.toFixed(0)}` +
+        `${beside ? ` (${beside})` : ''}; round trip across replicas p99 ${ms(three.roundTrips?.roundTrip.p99)} ms`,
+    );
+  }
   return lines;
 }
