@@ -147,7 +147,9 @@ export class RedisStore implements TokenPlaceStore {
     const cursorKey = `${this.#options.prefix}cursor`;
     const [nodes, cursor] = await Promise.all([this.listNodes(now), this.#scripts.plain((redis) => redis.get(cursorKey))]);
     const selection = selectBestFit(nodes, criteria, cursor === null ? -1 : Number(cursor), now);
-    if (selection.ok) await this.#scripts.plain((redis) => redis.set(cursorKey, selection.node.order, 'PX', 86_400_000));
+    // The cursor is only the round-robin tie-break: not waited for, it goes out ahead of the enqueue that follows.
+    if (selection.ok)
+      this.#scripts.plain((redis) => redis.set(cursorKey, selection.node.order, 'PX', 86_400_000)).catch(() => {});
     return selection;
   }
 
