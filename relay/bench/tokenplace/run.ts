@@ -8,7 +8,9 @@
  *   BENCH_RETRIEVE_SECONDS   measured seconds of (b) (default 10), after 2 s of warm-up
  *   BENCH_RELAYS             which relays, comma-separated: relay.py,ours,ours+valkey,ours+valkey*3 (default all four:
  *                            this relay also on the shared Valkey/Redis store, a throwaway redis-server, and three of
- *                            its replicas sharing one; without relay.py and ours, nothing is written)
+ *                            its replicas sharing one; without relay.py and ours, nothing is written). With ours and
+ *                            ours+valkey, a last run puts the two side by side, round trips alternating, for what
+ *                            the store adds to a round trip under the same load
  *   BENCH_WRITE=0            print the section without rewriting docs/benchmarks.md
  */
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -25,7 +27,7 @@ import {
   startRelayPy,
 } from './relays.ts';
 import { measureRetrieveLoad, type RetrieveLoad } from './retrieve-load.ts';
-import { measureRoundTrips, type RoundTripOptions, type RoundTrips } from './round-trip.ts';
+import { measurePairedRoundTrips, measureRoundTrips, type RoundTripOptions, type RoundTrips } from './round-trip.ts';
 import { type Context, renderSection } from './table.ts';
 
 const SECTION = 'token.place protocol: relay.py and this relay';
@@ -108,6 +110,8 @@ export async function benchTokenplaceProtocol(options: Options): Promise<{ markd
     progress(`starting ${which}`);
     results.push(await benchOne(start, which, options, progress));
   }
+  const paired =
+    options.relays.includes('ours') && options.relays.includes('ours+valkey') ? await pairedRun(options, progress) : undefined;
   const context: Context = {
     when: new Date(),
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GB`,
@@ -115,8 +119,35 @@ export async function benchTokenplaceProtocol(options: Options): Promise<{ markd
     loadBefore: loadBefore[0],
     loadAfter: loadavg()[0],
     options,
+    paired,
   };
   return { markdown: renderSection(results, context), complete: results.every((result) => !result.error) };
+}
+
+/** What the Valkey/Redis store adds to a round trip: both relays side by side, round trips alternating. */
+async function pairedRun(options: Options, progress: (step: string) => void): Promise<Paired> {
+  const loadAtStart = loadavg()[0];
+  let memory: RelayUnderTest | undefined;
+  let valkey: RelayUnderTest | undefined;
+  try {
+    memory = await startOurRelay();
+    valkey = await startOurRelayOnValkey();
+    progress(`paired: ${options.roundTrip.warmup} + ${options.roundTrip.count} round trips on each, alternating`);
+    const [inMemory, onValkey] = await measurePairedRoundTrips([memory.origin], [valkey.origin], options.roundTrip);
+    return { loadAtStart, memory: inMemory, valkey: onValkey };
+  } catch (error) {
+    return { loadAtStart, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    await memory?.stop();
+    await valkey?.stop();
+  }
+}
+
+export interface Paired {
+  loadAtStart: number;
+  memory?: RoundTrips;
+  valkey?: RoundTrips;
+  error?: string;
 }
 
 async function benchOne(
