@@ -10,7 +10,7 @@ export const STATE_SCHEMA_CASES: BadValuesCase[] = [
   { name: 'three replicas without a shared state store', values: { replicaCount: 3 }, expect: NO_SHARED_STATE },
   { name: 'an HPA without a shared state store', values: { autoscaling: { enabled: true } }, expect: NO_SHARED_STATE },
   {
-    name: 'a state URL that is not redis:// or rediss://',
+    name: 'a state URL that is not redis://, rediss:// or their +cluster forms',
     values: { state: { url: 'http://valkey:6379' } },
     expect: {
       4: ["at '/state/url': 'http://valkey:6379' does not match pattern"],

@@ -30,6 +30,7 @@ describe('shared state store values', () => {
       name: 'TOKENPLACE_RELAY_STATE_PASSWORD',
       valueFrom: { secretKeyRef: { name: 'valkey', key: 'valkey-password' } },
     });
+    expect(env).toContainEqual({ name: 'TOKENPLACE_RELAY_STATE_SLOT_LEASE_SECONDS', value: '10' });
     const rules = egress(objects) as { ports: { port: number }[] }[];
     expect(rules.map((rule) => rule.ports.map((port) => port.port))).toEqual([[53, 53], [6379]]);
     expect(rules[1]).toMatchObject({
@@ -40,6 +41,12 @@ describe('shared state store values', () => {
         },
       ],
     });
+  });
+
+  it('state.url may name one node of a Redis/Valkey Cluster (redis+cluster://)', async () => {
+    const url = 'redis+cluster://valkey-cluster.valkey.svc:6379';
+    const objects = await renderObjects(await findHelm(4), { values: [{ ...SHARED, state: { ...SHARED.state, url } }] });
+    expect(relayEnv(objects)).toContainEqual({ name: 'TOKENPLACE_RELAY_STATE_URL', value: url });
   });
 
   it('state.existingSecret: the whole URL comes from the Secret, and an HPA is allowed', async () => {

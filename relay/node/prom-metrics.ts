@@ -94,7 +94,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
   });
   const queueWait = new Histogram({
     name: `${PREFIX}queue_wait_seconds`,
-    help: 'Time requests spent in the queue, by outcome (admitted, timeout, abandoned).',
+    help: 'Time requests spent in the queue, by outcome (admitted, timeout, abandoned, unavailable: the shared state store could not be reached).',
     labelNames: ['outcome'] as const,
     buckets: QUEUE_WAIT_BUCKETS,
     registers: [registry],
@@ -104,6 +104,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
     admitted: queueWait.labels({ outcome: 'admitted' }),
     timeout: queueWait.labels({ outcome: 'timeout' }),
     abandoned: queueWait.labels({ outcome: 'abandoned' }),
+    unavailable: queueWait.labels({ outcome: 'unavailable' }),
   };
   const rejections = new Counter({
     name: `${PREFIX}admission_rejections_total`,
@@ -111,7 +112,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-  for (const reason of ['queue_full', 'queue_timeout']) rejections.inc({ reason }, 0);
+  for (const reason of ['queue_full', 'queue_timeout', 'state_unavailable']) rejections.inc({ reason }, 0);
   const ejections = new Counter({
     name: `${PREFIX}upstream_ejections_total`,
     help: 'Pool members ejected after consecutive failures (refused, TLS, reset before answering), by kind of member.',

@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import type { Redis } from 'ioredis';
 import type {
   RateLimiterAbstract,
   RateLimiterMemory as RateLimiterMemoryType,
@@ -14,6 +13,7 @@ import type {
 } from 'rate-limiter-flexible';
 import type { RateLimiter, RateLimiterFactory } from '../src/tokenplace/rate-limits.ts';
 import { StoreUnavailableError } from '../src/tokenplace/store.ts';
+import type { StateClient } from './redis-store/connect.ts';
 
 // Only the limiters' own files: the package index also loads its cluster and database adapters.
 const require = createRequire(import.meta.url);
@@ -46,7 +46,7 @@ export const memoryRateLimiters: RateLimiterFactory = (rule, name) =>
   counting(new RateLimiterMemory({ keyPrefix: name, points: rule.points, duration: rule.durationSeconds }));
 
 /** One budget for all replicas, counted in the shared Valkey/Redis; client addresses are hashed in key names. */
-export function redisRateLimiters(client: Redis, prefix: string): RateLimiterFactory {
+export function redisRateLimiters(client: StateClient, prefix: string): RateLimiterFactory {
   const hashed = (key: string) => createHash('sha1').update(key).digest('hex');
   return (rule, name) =>
     counting(

@@ -10,6 +10,7 @@ import { createRelayHandler, tokenPlaceObserver } from '../src/handler.ts';
 import { Lifecycle } from '../src/lifecycle.ts';
 import type { RelayMetrics } from '../src/observability.ts';
 import { errorResponse, type ResponseClass } from '../src/responses.ts';
+import type { SlotLeaseStore } from '../src/slots.ts';
 import { memoryStoreFor } from '../src/tokenplace/memory-store.ts';
 import type { RateLimiterFactory } from '../src/tokenplace/rate-limits.ts';
 import { publicStateUrl } from '../src/tokenplace/settings.ts';
@@ -79,7 +80,7 @@ function protocolStore(
   logger: Logger,
   metrics: RelayOptionsMetrics,
   createRedisStore: typeof CreateRedisStore | undefined,
-): { store: TokenPlaceStore; shared: boolean; rateLimiters: RateLimiterFactory } {
+): { store: TokenPlaceStore; shared: boolean; rateLimiters: RateLimiterFactory; slotLeases?: SlotLeaseStore } {
   const tp = config.tokenplace;
   const observer = tokenPlaceObserver(metrics);
   if (tp.stateUrl === undefined) {
@@ -89,9 +90,10 @@ function protocolStore(
     throw new Error('TOKENPLACE_RELAY_STATE_URL is set but the Valkey/Redis store was not loaded');
   const storeMetrics = metrics.registry === undefined ? undefined : createStateStoreMetrics(metrics.registry);
   let lastError = 0;
-  const { store, ready, client, prefix } = createRedisStore({ url: tp.stateUrl, password: tp.statePassword }, tp, {
+  const { store, slots, ready, client, prefix } = createRedisStore({ url: tp.stateUrl, password: tp.statePassword }, tp, {
     observer,
     metrics: storeMetrics,
+    slotLeaseMs: tp.stateSlotLeaseSeconds * 1000,
     events: {
       ready: () => logger.info({ state: publicStateUrl(tp.stateUrl) }, 'connected to the shared state store'),
       reconnecting: () => storeMetrics?.reconnecting(),
@@ -106,8 +108,8 @@ function protocolStore(
   ready.catch((err: Error) =>
     logger.warn({ err: err.message }, 'state store not reachable yet; protocol routes answer 503 until it is'),
   );
-  // The public quota and the control-plane budget are one budget across replicas too.
-  return { store, shared: true, rateLimiters: redisRateLimiters(client, prefix) };
+  // The public quota, the control-plane budget and the HTTP upstream's slots are one budget across replicas too.
+  return { store, shared: true, rateLimiters: redisRateLimiters(client, prefix), slotLeases: slots };
 }
 
 type RelayOptionsMetrics = RelayServerOptions['metrics'];
@@ -122,7 +124,7 @@ export function createRelayServer({ config, logger, metrics, version, createRedi
     headersTimeoutMs: config.upstreamHeadersTimeoutMs,
     idleTimeoutMs: config.upstreamIdleTimeoutMs,
   });
-  const { store: tokenplaceStore, shared, rateLimiters } = protocolStore(config, logger, metrics, createRedisStore);
+  const { store: tokenplaceStore, shared, rateLimiters, slotLeases } = protocolStore(config, logger, metrics, createRedisStore);
   const relay = createRelayHandler(config, {
     upstream: upstream.client,
     metrics,
@@ -132,6 +134,7 @@ export function createRelayServer({ config, logger, metrics, version, createRedi
     Response: NodeResponseClass,
     tokenplaceStore,
     rateLimiters,
+    slotLeases,
     resolveHost: async (host) => (await lookup(host, { all: true })).map((entry) => entry.address),
   });
   const adapter = createServerAdapter<{ req: IncomingMessage }>((request, serverContext) =>

@@ -188,7 +188,8 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
         }
         // Frees the slot; a replayable request that found the member broken gets one more member.
         const replayable = body === null && (request.method === 'GET' || request.method === 'HEAD');
-        const next = guards.failed(member, err, replayable, attempt);
+        let next = guards.failed(member, err, replayable, attempt);
+        if (next instanceof Promise) next = await next.catch(() => undefined);
         if (next !== undefined) {
           member = next;
           continue;

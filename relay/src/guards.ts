@@ -14,6 +14,7 @@ import { InMemoryRegistry, type ServerRegistry } from './registry.ts';
 import { errorResponse, type ResponseClass } from './responses.ts';
 import { bearerToken, SecretMatcher } from './secret.ts';
 import { createServersRoute } from './servers-route.ts';
+import { SharedSlots, type SlotLeaseStore, type Taken } from './slots.ts';
 import { UpstreamError } from './upstream.ts';
 
 export interface GuardDeps {
@@ -24,6 +25,8 @@ export interface GuardDeps {
   registry?: ServerRegistry;
   generateId?: () => string;
   resolveHost?: ResolveHost;
+  /** Leases on the upstream's slots shared with other replicas; default: this replica's own counts. */
+  slotLeases?: SlotLeaseStore;
 }
 
 export interface Refusal {
@@ -49,7 +52,7 @@ export interface Guards {
    * returns another member when the request may be retried there: a replayable request (GET or
    * HEAD without a body) on its first attempt, with nothing sent to its client yet.
    */
-  failed(member: PoolMember, err: unknown, replayable: boolean, attempt: number): PoolMember | undefined;
+  failed(member: PoolMember, err: unknown, replayable: boolean, attempt: number): Taken;
 }
 
 export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
@@ -69,10 +72,12 @@ export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
       );
     },
   });
+  const slots = deps.slotLeases === undefined ? undefined : new SharedSlots(pool, deps.slotLeases);
   const admission = new Admission(pool, {
     queueLength: config.queueLength,
     queueTimeoutMs: config.queueTimeoutMs,
     clock,
+    slots,
     observer: {
       waited: (seconds, outcome) => metrics.queueWaited(seconds, outcome),
       rejected: (reason) => metrics.admissionRejected(reason),
@@ -108,6 +113,11 @@ export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
       code: 'queue_timeout',
       message: `No GPU server became free within ${config.queueTimeoutMs} ms; retry later.`,
     },
+    state_unavailable: {
+      status: 503,
+      code: 'state_unavailable',
+      message: 'The relay cannot reach its state store, which holds the GPU budget of every replica; retry shortly.',
+    },
     client_closed: { status: 499, code: 'client_closed_request', message: 'The client closed the request.' },
   } as const;
 
@@ -136,7 +146,12 @@ export function createGuards(config: RelayConfig, deps: GuardDeps): Guards {
       if (!broken || !replayable || attempt > 1) return undefined;
       // Another member first; a lone member gets the retry itself, on a fresh connection (a reused
       // keep-alive socket the GPU host had just closed is the common cause of a reset before any byte).
-      return pool.acquire(member) ?? (err.resetBeforeResponse ? pool.acquireOn(member) : undefined);
+      const { slots } = admission;
+      const onSame = () => (err.resetBeforeResponse ? slots.takeOn(member) : undefined);
+      const other = slots.take(member);
+      if (!(other instanceof Promise)) return other ?? onSame();
+      // A store that cannot be reached means no retry: the request fails as it would have without one.
+      return other.then((found) => found ?? onSame()).catch(() => undefined);
     },
   };
 }

@@ -12,6 +12,7 @@ import { redactQuery } from './redact.ts';
 import type { ServerRegistry } from './registry.ts';
 import { errorResponse, jsonResponse, type ResponseClass } from './responses.ts';
 import { SERVERS_PATH } from './servers-route.ts';
+import type { SlotLeaseStore } from './slots.ts';
 import { createTokenPlaceProtocol } from './tokenplace/protocol.ts';
 import type { RateLimiterFactory } from './tokenplace/rate-limits.ts';
 import { isStale } from './tokenplace/scheduler.ts';
@@ -39,6 +40,8 @@ export interface RelayDeps {
   resolveHost?: ResolveHost;
   /** Counts rate-limited hits; without it the protocol's rate limits are off. */
   rateLimiters?: RateLimiterFactory;
+  /** Leases on the HTTP upstream's slots shared by every replica (one GPU budget); default: this replica's own. */
+  slotLeases?: SlotLeaseStore;
 }
 
 export type { RelayContext } from './forward.ts';

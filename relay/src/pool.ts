@@ -153,6 +153,29 @@ export class UpstreamPool {
     return best;
   }
 
+  /**
+   * The members acquire would choose from, each with a free slot here, starting one further each
+   * time (so equal loads take turns), without taking a slot: for a budget shared with other
+   * replicas, where the shared store picks among them (slots.ts). Ejected members only when all are.
+   */
+  candidates(exclude?: PoolMember): PoolMember[] {
+    const now = this.#options.clock.now();
+    const count = this.#members.length;
+    const start = this.#cursor < count ? this.#cursor : 0;
+    this.#cursor = start + 1;
+    const rotated = [...this.#members.slice(start), ...this.#members.slice(0, start)].filter((m) => m.expiresAt > now);
+    if (rotated.length < count) this.#dropExpired(now);
+    const healthy = rotated.filter((member) => member.ejectedUntil <= now);
+    const usable = healthy.length > 0 ? healthy : rotated.sort((a, b) => a.ejectedUntil - b.ejectedUntil);
+    return usable.filter((member) => member !== exclude && member.inFlight < member.capacity);
+  }
+
+  /** Counts a slot on a member the shared store granted. */
+  take(member: PoolMember): PoolMember {
+    member.inFlight++;
+    return member;
+  }
+
   /** Takes a slot on this very member if it is still in the pool and has one free. */
   acquireOn(member: PoolMember): PoolMember | undefined {
     if (member.removed || member.inFlight >= member.capacity) return undefined;

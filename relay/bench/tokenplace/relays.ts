@@ -16,6 +16,8 @@ import { PROTOCOL_ENV } from './settings.ts';
 export interface RelayUnderTest {
   name: string;
   origin: string;
+  /** Every replica's origin when several share one state store (the first is origin). */
+  origins?: string[];
   /** The processes whose memory counts, with a label each (gunicorn's master and its worker). */
   processes(): { label: string; pid: number }[];
   stop(): Promise<void>;
@@ -89,6 +91,29 @@ export async function startOurRelayOnValkey(): Promise<RelayUnderTest> {
     await redis.stop();
     throw error;
   }
+}
+
+/** Three replicas of this relay sharing one throwaway redis-server, as a scaled-out Deployment runs them. */
+export async function startOurReplicasOnValkey(count = 3): Promise<RelayUnderTest> {
+  const redis = await startRedisServer();
+  const replicas: RelayUnderTest[] = [];
+  const stop = async () => {
+    await Promise.all(replicas.map((replica) => replica.stop()));
+    await redis.stop();
+  };
+  try {
+    for (let i = 0; i < count; i++) replicas.push(await startOurRelay({ TOKENPLACE_RELAY_STATE_URL: redis.url }));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    name: `${replicas[0].name}, ${count} replicas, state on one Valkey/Redis (redis-server ${redisVersion()})`,
+    origin: replicas[0].origin,
+    origins: replicas.map((replica) => replica.origin),
+    processes: () => replicas.flatMap((replica, i) => replica.processes().map(({ pid }) => ({ label: `replica ${i + 1}`, pid }))),
+    stop,
+  };
 }
 
 function redisVersion(): string {

@@ -30,7 +30,9 @@ export interface RetrieveLoad {
   unexpected: Record<string, number>;
 }
 
-export async function measureRetrieveLoad(origin: string, options: RetrieveLoadOptions): Promise<RetrieveLoad> {
+/** With several origins (replicas sharing one store) the clients are spread over them. */
+export async function measureRetrieveLoad(origins: string[], options: RetrieveLoadOptions): Promise<RetrieveLoad> {
+  const origin = origins[0];
   const node = new FakeNode(origin);
   await node.register();
   const clients = Array.from({ length: options.clients }, () => ({
@@ -48,7 +50,8 @@ export async function measureRetrieveLoad(origin: string, options: RetrieveLoadO
   }
   await setup.destroy();
 
-  const pool = new Pool(origin, { connections: options.clients, pipelining: 1 });
+  const connections = Math.ceil(options.clients / origins.length);
+  const pools = origins.map((each) => new Pool(each, { connections, pipelining: 1 }));
   const latencies: number[] = [];
   const unexpected: Record<string, number> = {};
   const count = (key: string) => {
@@ -62,7 +65,7 @@ export async function measureRetrieveLoad(origin: string, options: RetrieveLoadO
     setTimeout(() => options.measuring('start'), measureFrom - startedAt),
     setTimeout(() => options.measuring('end'), stopAt - startedAt),
   ];
-  const loop = async (body: string) => {
+  const loop = async (pool: Pool, body: string) => {
     while (performance.now() < stopAt) {
       const sent = performance.now();
       let status: string;
@@ -84,11 +87,11 @@ export async function measureRetrieveLoad(origin: string, options: RetrieveLoadO
     }
   };
   try {
-    await Promise.all(clients.map((client) => loop(JSON.stringify(client))));
+    await Promise.all(clients.map((client, i) => loop(pools[i % pools.length], JSON.stringify(client))));
   } finally {
     clearInterval(sampler);
     for (const mark of marks) clearTimeout(mark);
-    await pool.destroy();
+    await Promise.all(pools.map((pool) => pool.destroy()));
     await node.stop();
   }
   return {

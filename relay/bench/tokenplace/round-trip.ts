@@ -27,42 +27,108 @@ export interface RoundTrips {
   dispatch: Spread;
 }
 
-export async function measureRoundTrips(origin: string, options: RoundTripOptions): Promise<RoundTrips> {
-  const node = new FakeNode(origin);
-  await node.register();
-  node.start();
-  const client = new Pool(origin, { connections: 1 });
-  const clientPublicKey = fakePublicKey();
-  const samples = { roundTrip: [] as number[], wakeUp: [] as number[], dispatch: [] as number[] };
+interface Sample {
+  roundTrip: number;
+  wakeUp: number;
+  dispatch: number;
+}
+
+/**
+ * A registered, polling fake node and a client on one relay. With several origins (replicas sharing
+ * one store) the node polls the first, the client posts through the second and retrieves through the third.
+ */
+class Session {
+  readonly #node: FakeNode;
+  readonly #client: Pool;
+  readonly #retriever: Pool;
+  readonly #clientPublicKey = fakePublicKey();
+
+  private constructor(origins: string[]) {
+    const [nodeOrigin, postOrigin = nodeOrigin, retrieveOrigin = postOrigin] = origins;
+    this.#node = new FakeNode(nodeOrigin);
+    this.#client = new Pool(postOrigin, { connections: 1 });
+    this.#retriever = retrieveOrigin === postOrigin ? this.#client : new Pool(retrieveOrigin, { connections: 1 });
+  }
+
+  static async open(origins: string[]): Promise<Session> {
+    const session = new Session(origins);
+    await session.#node.register();
+    session.#node.start();
+    return session;
+  }
+
+  async once(settleMs: number): Promise<Sample> {
+    await this.#node.parked(settleMs);
+    const requestId = randomUUID();
+    const answered = this.#node.answered(requestId);
+    const sent = performance.now();
+    const queued = await postJson(
+      this.#client,
+      '/api/v1/relay/requests',
+      clientEnvelope(this.#node.publicKey, this.#clientPublicKey, requestId),
+    );
+    const acknowledged = performance.now();
+    expectOk(queued, 'POST /api/v1/relay/requests');
+    const { wokeAt } = await within(answered, 15_000, `the fake node to answer request ${requestId}`);
+    const retrieved = await postJson(this.#retriever, '/api/v1/relay/responses/retrieve', {
+      client_public_key: this.#clientPublicKey,
+      request_id: requestId,
+    });
+    const done = performance.now();
+    expectOk(retrieved, 'POST /api/v1/relay/responses/retrieve');
+    return { roundTrip: done - sent, wakeUp: wokeAt - acknowledged, dispatch: wokeAt - sent };
+  }
+
+  async close(): Promise<void> {
+    await this.#node.stop();
+    await this.#client.destroy();
+    if (this.#retriever !== this.#client) await this.#retriever.destroy();
+  }
+}
+
+function summary(samples: Sample[]): RoundTrips {
+  return {
+    count: samples.length,
+    roundTrip: spread(samples.map((sample) => sample.roundTrip)),
+    wakeUp: spread(samples.map((sample) => sample.wakeUp)),
+    dispatch: spread(samples.map((sample) => sample.dispatch)),
+  };
+}
+
+export async function measureRoundTrips(origins: string[], options: RoundTripOptions): Promise<RoundTrips> {
+  const session = await Session.open(origins);
+  const samples: Sample[] = [];
   try {
     for (let i = 0; i < options.warmup + options.count; i++) {
-      await node.parked(options.settleMs);
-      const requestId = randomUUID();
-      const answered = node.answered(requestId);
-      const sent = performance.now();
-      const queued = await postJson(client, '/api/v1/relay/requests', clientEnvelope(node.publicKey, clientPublicKey, requestId));
-      const acknowledged = performance.now();
-      expectOk(queued, 'POST /api/v1/relay/requests');
-      const { wokeAt } = await within(answered, 15_000, `the fake node to answer request ${requestId}`);
-      const retrieved = await postJson(client, '/api/v1/relay/responses/retrieve', {
-        client_public_key: clientPublicKey,
-        request_id: requestId,
-      });
-      const done = performance.now();
-      expectOk(retrieved, 'POST /api/v1/relay/responses/retrieve');
-      if (i < options.warmup) continue;
-      samples.roundTrip.push(done - sent);
-      samples.wakeUp.push(wokeAt - acknowledged);
-      samples.dispatch.push(wokeAt - sent);
+      const sample = await session.once(options.settleMs);
+      if (i >= options.warmup) samples.push(sample);
     }
   } finally {
-    await node.stop();
-    await client.destroy();
+    await session.close();
   }
-  return {
-    count: options.count,
-    roundTrip: spread(samples.roundTrip),
-    wakeUp: spread(samples.wakeUp),
-    dispatch: spread(samples.dispatch),
-  };
+  return summary(samples);
+}
+
+/**
+ * Two relays measured in the same moments: their round trips alternate (a, b, b, a, a, b, ...), so
+ * a machine that gets busier or quieter during the run weighs on both alike.
+ */
+export async function measurePairedRoundTrips(
+  a: string[],
+  b: string[],
+  options: RoundTripOptions,
+): Promise<[RoundTrips, RoundTrips]> {
+  const sessions = [await Session.open(a), await Session.open(b)];
+  const samples: [Sample[], Sample[]] = [[], []];
+  try {
+    for (let i = 0; i < options.warmup + options.count; i++) {
+      for (const which of i % 2 === 0 ? [0, 1] : [1, 0]) {
+        const sample = await sessions[which].once(options.settleMs);
+        if (i >= options.warmup) samples[which].push(sample);
+      }
+    }
+  } finally {
+    await Promise.all(sessions.map((session) => session.close()));
+  }
+  return [summary(samples[0]), summary(samples[1])];
 }

@@ -6,9 +6,11 @@
  *   BENCH_SETTLE_MS          how long the node's poll is parked before each round trip (default 20)
  *   BENCH_CLIENTS            waiting clients in (b) (default 200)
  *   BENCH_RETRIEVE_SECONDS   measured seconds of (b) (default 10), after 2 s of warm-up
- *   BENCH_RELAYS             which relays, comma-separated: relay.py,ours,ours+valkey (default all three: this relay
- *                            also on the shared Valkey/Redis store, a throwaway redis-server; without relay.py and
- *                            ours, nothing is written)
+ *   BENCH_RELAYS             which relays, comma-separated: relay.py,ours,ours+valkey,ours+valkey*3 (default all four:
+ *                            this relay also on the shared Valkey/Redis store, a throwaway redis-server, and three of
+ *                            its replicas sharing one; without relay.py and ours, nothing is written). With ours and
+ *                            ours+valkey, a last run puts the two side by side, round trips alternating, for what
+ *                            the store adds to a round trip under the same load
  *   BENCH_WRITE=0            print the section without rewriting docs/benchmarks.md
  */
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -16,9 +18,16 @@ import { fileURLToPath } from 'node:url';
 import { buildRelay } from '../compiled-relay.ts';
 import { cpuSeconds, type Rss, rssMb, sumRss } from '../memory.ts';
 import { replaceSection } from '../report.ts';
-import { pythonVersions, type RelayUnderTest, startOurRelay, startOurRelayOnValkey, startRelayPy } from './relays.ts';
+import {
+  pythonVersions,
+  type RelayUnderTest,
+  startOurRelay,
+  startOurRelayOnValkey,
+  startOurReplicasOnValkey,
+  startRelayPy,
+} from './relays.ts';
 import { measureRetrieveLoad, type RetrieveLoad } from './retrieve-load.ts';
-import { measureRoundTrips, type RoundTripOptions, type RoundTrips } from './round-trip.ts';
+import { measurePairedRoundTrips, measureRoundTrips, type RoundTripOptions, type RoundTrips } from './round-trip.ts';
 import { type Context, renderSection } from './table.ts';
 
 const SECTION = 'token.place protocol: relay.py and this relay';
@@ -51,6 +60,8 @@ export interface Memory {
 export interface RelayResult {
   name: string;
   ours: boolean;
+  /** What BENCH_RELAYS called it. */
+  which: string;
   /** The 1-minute load average when this relay's measurement started (the machine is shared). */
   loadAtStart: number;
   rest?: Memory;
@@ -75,7 +86,7 @@ export function optionsFromEnv() {
     clients: number('BENCH_CLIENTS', 200),
     seconds: number('BENCH_RETRIEVE_SECONDS', 10),
     warmupSeconds: 2,
-    relays: (process.env.BENCH_RELAYS ?? 'relay.py,ours,ours+valkey').split(',').map((name) => name.trim()),
+    relays: (process.env.BENCH_RELAYS ?? 'relay.py,ours,ours+valkey,ours+valkey*3').split(',').map((name) => name.trim()),
   };
 }
 
@@ -89,11 +100,18 @@ export async function benchTokenplaceProtocol(options: Options): Promise<{ markd
     process.stderr.write(`bench tokenplace: ${step} (load average ${loadavg()[0].toFixed(2)})\n`);
   const results: RelayResult[] = [];
   for (const which of options.relays) {
-    const start = { 'relay.py': startRelayPy, ours: () => startOurRelay(), 'ours+valkey': startOurRelayOnValkey }[which];
+    const start = {
+      'relay.py': startRelayPy,
+      ours: () => startOurRelay(),
+      'ours+valkey': startOurRelayOnValkey,
+      'ours+valkey*3': () => startOurReplicasOnValkey(3),
+    }[which];
     if (start === undefined) throw new Error(`BENCH_RELAYS: unknown relay ${which}`);
     progress(`starting ${which}`);
-    results.push(await benchOne(start, which !== 'relay.py', options, progress));
+    results.push(await benchOne(start, which, options, progress));
   }
+  const paired =
+    options.relays.includes('ours') && options.relays.includes('ours+valkey') ? await pairedRun(options, progress) : undefined;
   const context: Context = {
     when: new Date(),
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GB`,
@@ -101,18 +119,46 @@ export async function benchTokenplaceProtocol(options: Options): Promise<{ markd
     loadBefore: loadBefore[0],
     loadAfter: loadavg()[0],
     options,
+    paired,
   };
   return { markdown: renderSection(results, context), complete: results.every((result) => !result.error) };
 }
 
+/** What the Valkey/Redis store adds to a round trip: both relays side by side, round trips alternating. */
+async function pairedRun(options: Options, progress: (step: string) => void): Promise<Paired> {
+  const loadAtStart = loadavg()[0];
+  let memory: RelayUnderTest | undefined;
+  let valkey: RelayUnderTest | undefined;
+  try {
+    memory = await startOurRelay();
+    valkey = await startOurRelayOnValkey();
+    progress(`paired: ${options.roundTrip.warmup} + ${options.roundTrip.count} round trips on each, alternating`);
+    const [inMemory, onValkey] = await measurePairedRoundTrips([memory.origin], [valkey.origin], options.roundTrip);
+    return { loadAtStart, memory: inMemory, valkey: onValkey };
+  } catch (error) {
+    return { loadAtStart, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    await memory?.stop();
+    await valkey?.stop();
+  }
+}
+
+export interface Paired {
+  loadAtStart: number;
+  memory?: RoundTrips;
+  valkey?: RoundTrips;
+  error?: string;
+}
+
 async function benchOne(
   start: () => Promise<RelayUnderTest>,
-  ours: boolean,
+  which: string,
   options: Options,
   progress: (step: string) => void,
 ): Promise<RelayResult> {
   let relay: RelayUnderTest | undefined;
-  const result: RelayResult = { name: ours ? 'this relay' : 'relay.py', ours, loadAtStart: loadavg()[0] };
+  const ours = which !== 'relay.py';
+  const result: RelayResult = { name: ours ? 'this relay' : 'relay.py', ours, which, loadAtStart: loadavg()[0] };
   try {
     relay = await start();
     result.name = relay.name;
@@ -123,12 +169,13 @@ async function benchOne(
     await new Promise((resolve) => setTimeout(resolve, 1000));
     result.rest = memory();
     progress(`${relay.name}: (a) ${options.roundTrip.warmup} + ${options.roundTrip.count} round trips`);
-    result.roundTrips = await measureRoundTrips(relay.origin, options.roundTrip);
+    const origins = relay.origins ?? [relay.origin];
+    result.roundTrips = await measureRoundTrips(origins, options.roundTrip);
     progress(`${relay.name}: (b) ${options.clients} clients polling for ${options.seconds} s`);
     const cpu = () => (relay as RelayUnderTest).processes().reduce((sum, { pid }) => sum + cpuSeconds(pid), 0);
     let cpuAtStart = 0;
     let cpuUsed = 0;
-    result.retrieve = await measureRetrieveLoad(relay.origin, {
+    result.retrieve = await measureRetrieveLoad(origins, {
       clients: options.clients,
       seconds: options.seconds,
       warmupSeconds: options.warmupSeconds,

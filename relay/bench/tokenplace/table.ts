@@ -1,5 +1,5 @@
 /** The Markdown section of docs/benchmarks.md for the token.place protocol benchmark. */
-import type { Memory, Options, RelayResult } from './run.ts';
+import type { Memory, Options, Paired, RelayResult } from './run.ts';
 import { describeSettings } from './settings.ts';
 
 export interface Context {
@@ -9,6 +9,8 @@ export interface Context {
   loadBefore: number;
   loadAfter: number;
   options: Options;
+  /** This relay in memory and on Valkey/Redis measured side by side (round trips alternating). */
+  paired?: Paired;
 }
 
 const ms = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? '' : value.toFixed(2));
@@ -27,7 +29,7 @@ function failed(result: RelayResult, columns: number): string {
 
 export function renderSection(results: RelayResult[], context: Context): string {
   const { options } = context;
-  const ours = results.find((result) => result.ours && !result.error);
+  const ours = results.find((result) => result.which === 'ours' && !result.error);
   const reference = results.find((result) => !result.ours && !result.error);
   const when = `${context.when.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   const roundTripRows = results.map((result) => {
@@ -56,13 +58,16 @@ export function renderSection(results: RelayResult[], context: Context): string 
     `Measured ${when} on ${context.machine}, Node ${context.versions.node}, Python ${context.versions.python}, ` +
       `gunicorn ${context.versions.gunicorn}. The machine is shared: load average (1 min) ${context.loadBefore.toFixed(2)} ` +
       `before the run, ${context.loadAfter.toFixed(2)} after it; when each relay's turn began: ` +
-      `${results.map((result) => `${result.ours ? 'this relay' : 'relay.py'} ${result.loadAtStart.toFixed(2)}`).join(', ')}.`,
+      `${results.map((result) => `${result.which} ${result.loadAtStart.toFixed(2)}`).join(', ')}.`,
     '',
     "- **relay.py**: token.place's reference relay (pinned copy) as token.place runs it in production: " +
       '`gunicorn -w 1 --threads 4 relay:app` (Debian `python3-gunicorn`), started through `peer.sh python -m gunicorn`.',
     "- **this relay**: compiled, started with the image's Node flags, its HTTP upstream off.",
     `- Both with the same environment and server token: ${describeSettings()}.`,
     '- One relay at a time on 127.0.0.1; the benchmark client and the fake node run in one Node process beside it.',
+    '- **3 replicas**: three processes of this relay sharing one redis-server, as a scaled-out Deployment: in (a) the ' +
+      'node long-polls replica 1, the client posts through replica 2 and retrieves through replica 3; in (b) the waiting ' +
+      'clients are spread over the three. All of it, redis-server included, shares the same cores.',
     '',
     `**(a) Round trip.** ${options.roundTrip.count} round trips one after another, after ${options.roundTrip.warmup} of warm-up. ` +
       'A fake compute node in TypeScript registers, long-polls and answers each work item at once with a made-up ciphertext. ' +
@@ -91,6 +96,7 @@ export function renderSection(results: RelayResult[], context: Context): string 
     ...loadRows,
     '',
     ...targets(ours, reference, options.clients),
+    ...sharedStoreLines(results, context.paired),
   ].join('\n');
 }
 
@@ -121,5 +127,33 @@ function targets(ours: RelayResult | undefined, reference: RelayResult | undefin
       ? `- RSS < 100 MB with ${clients} clients waiting: not measured`
       : `- RSS < 100 MB with ${clients} clients waiting: ${mb(rss.current)} MB (${mb(rss.anon)} MB anonymous), ${verdict(rss.current < 100)}`,
   );
+  return lines;
+}
+
+/** The shared store's costs: what Valkey/Redis adds to a round trip, and polls/s with 3 replicas. */
+function sharedStoreLines(results: RelayResult[], paired: Paired | undefined): string[] {
+  const row = (which: string) => results.find((result) => result.which === which && !result.error);
+  const valkey = row('ours+valkey');
+  const three = row('ours+valkey*3');
+  const lines: string[] = [];
+  if (paired?.memory && paired.valkey) {
+    const added = paired.valkey.roundTrip.p99 - paired.memory.roundTrip.p99;
+    const addedMedian = paired.valkey.roundTrip.p50 - paired.memory.roundTrip.p50;
+    lines.push(
+      `- added p99 per round trip, state on Valkey/Redis vs in memory ≤ 2 ms: ${ms(added)} ms, ${added <= 2 ? 'met' : '**not met**'} ` +
+        `(p50 ${ms(addedMedian)} ms; both relays side by side, ${paired.memory.count} round trips on each, alternating, so both ` +
+        `see the same load (${paired.loadAtStart.toFixed(2)} when it began): in memory p50 ${ms(paired.memory.roundTrip.p50)} ` +
+        `p99 ${ms(paired.memory.roundTrip.p99)} ms, on Valkey/Redis p50 ${ms(paired.valkey.roundTrip.p50)} p99 ${ms(paired.valkey.roundTrip.p99)} ms)`,
+    );
+  } else if (paired?.error) {
+    lines.push(`- added p99 per round trip, state on Valkey/Redis vs in memory: not measured: ${paired.error.slice(0, 200)}`);
+  }
+  if (three?.retrieve) {
+    const beside = valkey?.retrieve ? ` (1 replica on Valkey/Redis: ${valkey.retrieve.requestsPerSecond.toFixed(0)})` : '';
+    lines.push(
+      `- retrieve polls/s with 3 replicas on one Valkey/Redis: ${three.retrieve.requestsPerSecond.toFixed(0)}${beside}; ` +
+        `round trip across replicas p50 ${ms(three.roundTrips?.roundTrip.p50)} ms, p99 ${ms(three.roundTrips?.roundTrip.p99)} ms`,
+    );
+  }
   return lines;
 }

@@ -6,11 +6,18 @@
  * want. node-redis (also Redis's) would serve as well; iovalkey is a young fork of ioredis with
  * far fewer users; Valkey GLIDE ships a native (Rust) library per platform, which our small
  * multi-arch image avoids.
+ *
+ * `redis+cluster://` (or `rediss+cluster://`) names one node of a Redis/Valkey Cluster: the client
+ * learns the others from it. Every key of the relay carries the hash tag `{relay}`, so each Lua
+ * script's keys are in one slot (served by one master); Cluster mode gives availability through
+ * failover, not more throughput.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { TokenPlaceConfig } from '../../src/tokenplace/settings.ts';
 import type { StoreObserver } from '../../src/tokenplace/store.ts';
 import { RedisStore, type StoreMetrics } from './redis-store.ts';
+import { ScriptRunner } from './script-runner.ts';
+import { RedisSlotLeases } from './slot-leases.ts';
 
 export interface StateConnection {
   url: string;
@@ -22,6 +29,30 @@ export interface StateConnection {
   commandTimeoutMs?: number;
   /** Queue commands while the first connection is made (tests that use the store synchronously); off in the relay. */
   queueWhileConnecting?: boolean;
+}
+
+/** One Valkey/Redis server, or a Cluster. */
+export type StateClient = Redis | Cluster;
+
+export const isClusterUrl = (url: string) => /^rediss?\+cluster:/i.test(url);
+
+/** A client for the state URL: a Cluster client for `redis+cluster://` and `rediss+cluster://`. */
+export function stateClient(connection: StateConnection, overrides: Partial<RedisOptions> = {}): StateClient {
+  const options = { ...clientOptions(connection), ...overrides };
+  if (!isClusterUrl(connection.url)) return new Redis(connection.url, options);
+  const url = new URL(connection.url);
+  const { lazyConnect, enableOfflineQueue, retryStrategy, ...nodeOptions } = options;
+  return new Cluster([{ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 6379) }], {
+    lazyConnect,
+    enableOfflineQueue,
+    clusterRetryStrategy: retryStrategy,
+    redisOptions: {
+      ...nodeOptions,
+      ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }),
+      ...(url.password === '' ? {} : { password: decodeURIComponent(url.password) }),
+      ...(url.protocol === 'rediss+cluster:' ? { tls: {} } : {}),
+    },
+  });
 }
 
 export interface ConnectionEvents {
@@ -48,13 +79,18 @@ export function clientOptions(connection: StateConnection): RedisOptions {
 export function createRedisStore(
   connection: StateConnection,
   config: Pick<TokenPlaceConfig, 'maxNodes' | 'maxStoredBytes' | 'terminalTtlSeconds' | 'tombstoneTtlSeconds'>,
-  hooks: { observer?: StoreObserver; metrics?: StoreMetrics; events?: ConnectionEvents; sweepIntervalMs?: number } = {},
-): { store: RedisStore; ready: Promise<void>; client: Redis; prefix: string } {
-  const options = clientOptions(connection);
-  const client = new Redis(connection.url, options);
+  hooks: {
+    observer?: StoreObserver;
+    metrics?: StoreMetrics;
+    events?: ConnectionEvents;
+    sweepIntervalMs?: number;
+    /** Lease of a slot on the HTTP upstream (TOKENPLACE_RELAY_STATE_SLOT_LEASE_SECONDS). */
+    slotLeaseMs?: number;
+  } = {},
+): { store: RedisStore; slots: RedisSlotLeases; ready: Promise<void>; client: StateClient; prefix: string } {
+  const client = stateClient(connection);
   // The subscriber queues its SUBSCRIBE until it is connected, and replays it after every reconnect.
-  const subscriber = new Redis(connection.url, {
-    ...options,
+  const subscriber = stateClient(connection, {
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
     commandTimeout: undefined,
@@ -78,8 +114,15 @@ export function createRedisStore(
     observer: hooks.observer,
     metrics: hooks.metrics,
   });
+  // The HTTP upstream's slots: leases on the same connection as the store (it is closed with the store).
+  const slots = new RedisSlotLeases({
+    scripts: new ScriptRunner({ client, prefix, terminalTtlMs: 0, tombstoneTtlMs: 0, metrics: hooks.metrics }),
+    subscriber,
+    prefix,
+    leaseMs: hooks.slotLeaseMs ?? 10_000,
+  });
   // Both connections keep retrying after a failed first attempt; `ready` only tells when the first one worked.
-  const ready = Promise.all([client.connect(), store.start()]).then(() => undefined);
+  const ready = Promise.all([client.connect(), store.start(), slots.start()]).then(() => undefined);
   ready.catch(() => undefined);
-  return { store, ready, client, prefix };
+  return { store, slots, ready, client, prefix };
 }

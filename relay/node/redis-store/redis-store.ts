@@ -1,50 +1,45 @@
 /**
  * The relay's protocol state on Valkey/Redis, shared by every replica: each transition is one Lua
- * script (atomic on the server, sent by EVALSHA with ioredis falling back to EVAL after a restart),
- * long polls are woken across replicas by pub/sub (wake.ts), and every key has a TTL.
+ * script (lua-scripts.ts, run by script-runner.ts), long polls are woken across replicas by pub/sub
+ * (wake.ts), and every key has a TTL.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Capabilities } from '../../src/tokenplace/capabilities.ts';
 import type { Envelope } from '../../src/tokenplace/envelope.ts';
 import { sizeOf } from '../../src/tokenplace/memory-node.ts';
 import { selectBestFit } from '../../src/tokenplace/scheduler.ts';
-import {
-  type ClaimResult,
-  type ControlResult,
-  type EnqueueResult,
-  type NodeRecord,
-  type NodeView,
-  type ProgressResult,
-  type RegisterResult,
-  type ResponseResult,
-  type RetrieveResult,
-  type Selection,
-  type SelectionCriteria,
-  type StoreObserver,
-  StoreUnavailableError,
-  type TokenPlaceStore,
-  type UnregisterResult,
-  type Work,
+import type {
+  ClaimResult,
+  ControlResult,
+  EnqueueResult,
+  NodeRecord,
+  NodeView,
+  ProgressResult,
+  RegisterResult,
+  ResponseResult,
+  RetrieveResult,
+  Selection,
+  SelectionCriteria,
+  StoreObserver,
+  TokenPlaceStore,
+  UnregisterResult,
+  Work,
 } from '../../src/tokenplace/store.ts';
 import type { Json, TerminalStatus } from '../../src/tokenplace/wire.ts';
+import type { StateClient } from './connect.ts';
 import { SCRIPT_NAMES, type ScriptName, scriptSource } from './lua-scripts.ts';
+import { nodeViews } from './node-views.ts';
+import { type Reply, ScriptRunner, type ScriptRunnerOptions } from './script-runner.ts';
 import { WakeBoard } from './wake.ts';
 
-export interface StoreMetrics {
-  operation(op: string, seconds: number, ok: boolean): void;
-}
+export type { StoreMetrics } from './script-runner.ts';
 
-export interface RedisStoreOptions {
-  client: Redis;
-  subscriber: Redis;
-  /** Key prefix; it must carry a hash tag, e.g. `tokenplace:{relay}:`, so a cluster keeps all keys in one slot. */
-  prefix: string;
+/** The prefix must carry a hash tag, e.g. `tokenplace:{relay}:`, so a cluster keeps all keys in one slot. */
+export interface RedisStoreOptions extends ScriptRunnerOptions {
+  subscriber: StateClient;
   maxNodes: number;
   /** Ciphertext held at most across all replicas; enqueue refuses beyond it. */
   maxStoredBytes: number;
-  terminalTtlMs: number;
-  tombstoneTtlMs: number;
   /** How often this replica expires what is due when no request triggers it; 0: only on requests. */
   sweepIntervalMs: number;
   /**
@@ -53,13 +48,7 @@ export interface RedisStoreOptions {
    * round trips to the store. 0: every sweep runs (tests that move the clock by hand).
    */
   sweepMinGapMs?: number;
-  observer?: StoreObserver;
-  metrics?: StoreMetrics;
 }
-
-// biome-ignore lint/suspicious/noExplicitAny: script replies are cjson tables of many shapes
-type Reply = { r: string; ev?: [TerminalStatus | 'completed', string][] | Record<string, never> } & Record<string, any>;
-type ScriptCall = (key: string, ...args: (string | number)[]) => Promise<string>;
 
 export const nodeHash = (publicKey: string) => createHash('sha1').update(publicKey).digest('hex');
 
@@ -67,7 +56,8 @@ const NODE_POLL_SLICE_MS = 2000;
 
 export class RedisStore implements TokenPlaceStore {
   readonly #options: RedisStoreOptions;
-  readonly #redis: Redis;
+  readonly #redis: StateClient;
+  readonly #scripts: ScriptRunner;
   readonly #wake: WakeBoard;
   readonly #observer: StoreObserver;
   /** The wake generation seen when a claim of the node began, read by the wait that follows it. */
@@ -80,7 +70,8 @@ export class RedisStore implements TokenPlaceStore {
     this.#options = options;
     this.#redis = options.client;
     this.#observer = options.observer ?? {};
-    for (const name of SCRIPT_NAMES) this.#redis.defineCommand(`tp_${name}`, { numberOfKeys: 1, lua: scriptSource(name) });
+    this.#scripts = new ScriptRunner(options);
+    this.#scripts.define(SCRIPT_NAMES.map((name) => [name, scriptSource(name)]));
     this.#wake = new WakeBoard(options.subscriber, `${options.prefix}wake`);
     this.#scheduleSweep();
   }
@@ -90,22 +81,8 @@ export class RedisStore implements TokenPlaceStore {
     return this.#wake.start();
   }
 
-  async #run(op: ScriptName, ...args: (string | number)[]): Promise<Reply> {
-    const started = performance.now();
-    const call = (this.#redis as unknown as Record<string, ScriptCall>)[`tp_${op}`];
-    const { prefix, terminalTtlMs, tombstoneTtlMs } = this.#options;
-    const now = args.shift() as number;
-    let text: string;
-    try {
-      text = await call.call(this.#redis, prefix, now, terminalTtlMs, tombstoneTtlMs, ...args);
-    } catch (err) {
-      this.#options.metrics?.operation(op, (performance.now() - started) / 1000, false);
-      throw new StoreUnavailableError(`state store ${op} failed: ${(err as Error).message}`, { cause: err });
-    }
-    this.#options.metrics?.operation(op, (performance.now() - started) / 1000, true);
-    const reply = JSON.parse(text) as Reply;
-    if (Array.isArray(reply.ev)) for (const [status, reason] of reply.ev) this.#observer.terminal?.(status, reason);
-    return reply;
+  #run(op: ScriptName, now: number, ...args: (string | number)[]): Promise<Reply> {
+    return this.#scripts.run(op, now, ...args);
   }
 
   async registerNode(
@@ -157,19 +134,7 @@ export class RedisStore implements TokenPlaceStore {
 
   async #nodes(now: number): Promise<NodeView[]> {
     const reply = await this.#run('nodes', now);
-    const list: Record<string, string | number>[] = Array.isArray(reply.nodes) ? reply.nodes : [];
-    return list.map((fields) => ({
-      publicKey: String(fields.pk),
-      capabilities: JSON.parse(String(fields.caps)) as Capabilities,
-      credentialDigest: String(fields.digest),
-      order: Number(fields.order),
-      registeredAt: Number(fields.registeredAt),
-      lastSeenAt: Number(fields.lastSeen),
-      leaseSeconds: Number(fields.lease),
-      pollingUntil: fields.polling === '' || fields.polling === undefined ? undefined : Number(fields.polling),
-      queueDepth: Number(fields.queueDepth),
-      inFlight: Number(fields.inFlight),
-    }));
+    return nodeViews(reply.nodes);
   }
 
   async unregisterNode(publicKey: string, ownerDigest: string | undefined, now: number): Promise<UnregisterResult> {
@@ -180,9 +145,11 @@ export class RedisStore implements TokenPlaceStore {
 
   async selectNode(criteria: SelectionCriteria, now: number): Promise<Selection> {
     const cursorKey = `${this.#options.prefix}cursor`;
-    const [nodes, cursor] = await Promise.all([this.listNodes(now), this.#plain(() => this.#redis.get(cursorKey))]);
+    const [nodes, cursor] = await Promise.all([this.listNodes(now), this.#scripts.plain((redis) => redis.get(cursorKey))]);
     const selection = selectBestFit(nodes, criteria, cursor === null ? -1 : Number(cursor), now);
-    if (selection.ok) await this.#plain(() => this.#redis.set(cursorKey, selection.node.order, 'PX', 86_400_000));
+    // The cursor is only the round-robin tie-break: not waited for, it goes out ahead of the enqueue that follows.
+    if (selection.ok)
+      this.#scripts.plain((redis) => redis.set(cursorKey, selection.node.order, 'PX', 86_400_000)).catch(() => {});
     return selection;
   }
 
@@ -318,14 +285,6 @@ export class RedisStore implements TokenPlaceStore {
     this.wakeAll();
     this.#options.subscriber.disconnect();
     this.#redis.disconnect();
-  }
-
-  async #plain<T>(command: () => Promise<T>): Promise<T> {
-    try {
-      return await command();
-    } catch (err) {
-      throw new StoreUnavailableError(`state store failed: ${(err as Error).message}`, { cause: err });
-    }
   }
 
   #scheduleSweep(): void {

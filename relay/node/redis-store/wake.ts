@@ -4,18 +4,19 @@
  * its own polls for that node. Pub/sub was chosen over blocking pops: one connection per replica
  * instead of one per held poll, and a message reaches every replica (a pop reaches one).
  */
-import type { Redis } from 'ioredis';
+
 import { systemClock } from '../../src/clock.ts';
 import { Waiters } from '../../src/tokenplace/waiters.ts';
+import type { StateClient } from './connect.ts';
 
 export class WakeBoard {
   readonly #waiters = new Waiters(systemClock);
   /** Messages seen per node, so a wait started after a message it raced with returns at once. */
   readonly #generation = new Map<string, number>();
-  readonly #subscriber: Redis;
+  readonly #subscriber: StateClient;
   readonly #channel: string;
 
-  constructor(subscriber: Redis, channel: string) {
+  constructor(subscriber: StateClient, channel: string) {
     this.#subscriber = subscriber;
     this.#channel = channel;
     subscriber.on('message', (from: string, nodeHash: string) => {

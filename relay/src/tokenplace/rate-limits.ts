@@ -34,14 +34,16 @@ export class RateLimits {
         : { rule: controlPlaneRule, limiter: factory(controlPlaneRule, 'control_plane_ip') };
   }
 
-  /** The public quota (every rule is charged); the first rule exhausted, if any. */
+  /**
+   * The public quota (every rule is charged); the first rule exhausted, if any. The rules are
+   * charged together: with a shared store that is one round trip for all of them.
+   */
   async public(client: string): Promise<RateLimitRefusal | undefined> {
-    let refusal: RateLimitRefusal | undefined;
-    for (const { rule, limiter } of this.#public) {
-      const result = await limiter.consume(client);
-      if (!result.allowed && refusal === undefined) refusal = { rule, retryAfterSeconds: result.retryAfterSeconds };
+    const results = await Promise.all(this.#public.map(({ limiter }) => limiter.consume(client)));
+    for (let i = 0; i < results.length; i++) {
+      if (!results[i].allowed) return { rule: this.#public[i].rule, retryAfterSeconds: results[i].retryAfterSeconds };
     }
-    return refusal;
+    return undefined;
   }
 
   async controlPlane(client: string): Promise<RateLimitRefusal | undefined> {

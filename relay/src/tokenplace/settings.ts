@@ -67,13 +67,19 @@ export const TOKENPLACE_SETTINGS = {
     name: 'TOKENPLACE_RELAY_STATE_URL',
     fallback: 'in memory',
     describe:
-      'Valkey/Redis that holds the protocol state shared by every replica (redis:// or rediss://); unset: this replica keeps it in memory (one replica only).',
+      'Valkey/Redis that holds the protocol state shared by every replica (redis:// or rediss://; redis+cluster:// or rediss+cluster:// for one node of a Cluster); unset: this replica keeps it in memory (one replica only).',
   },
   statePassword: {
     name: 'TOKENPLACE_RELAY_STATE_PASSWORD',
     fallback: 'none',
     describe:
       'Password of the state store when TOKENPLACE_RELAY_STATE_URL carries none (the chart fills it from a Secret). Never logged.',
+  },
+  stateSlotLeaseSeconds: {
+    name: 'TOKENPLACE_RELAY_STATE_SLOT_LEASE_SECONDS',
+    fallback: 10,
+    describe:
+      'With a shared state store: lease of a slot on the HTTP upstream (one GPU budget across replicas), renewed while its request runs; slots of a replica that died come back this long after (1 to 300).',
   },
   maxStoredBytes: {
     name: 'TOKENPLACE_RELAY_MAX_STORED_BYTES',
@@ -127,6 +133,8 @@ export interface TokenPlaceConfig {
   /** The shared state store; undefined: in memory. */
   stateUrl: string | undefined;
   statePassword: string | undefined;
+  /** Lease of a slot on the HTTP upstream when the budget is shared. */
+  stateSlotLeaseSeconds: number;
   publicRateLimits: RateLimitRule[];
   controlPlaneIpRateLimit: RateLimitRule | undefined;
   trustedProxies: readonly CidrRange[];
@@ -171,8 +179,11 @@ function stateUrl(env: Env): string | undefined {
   } catch {
     throw new ConfigError(name, 'not a URL; expected redis://host:6379 or rediss://host:6380');
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new ConfigError(name, `expected a redis:// or rediss:// URL, got ${url.protocol}//`);
+  if (!['redis:', 'rediss:', 'redis+cluster:', 'rediss+cluster:'].includes(url.protocol)) {
+    throw new ConfigError(
+      name,
+      `expected a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL, got ${url.protocol}//`,
+    );
   }
   return value;
 }
@@ -216,6 +227,7 @@ export function loadTokenPlaceConfig(env: Env, singleServerToken: string | undef
     maxStoredBytes: integer(env, s.maxStoredBytes, 64 * 1024, Number.MAX_SAFE_INTEGER),
     stateUrl: stateUrl(env),
     statePassword: raw(env, s.statePassword.name),
+    stateSlotLeaseSeconds: seconds(env, s.stateSlotLeaseSeconds, 1, 300),
     publicRateLimits: [hourly, daily].filter((rule): rule is RateLimitRule => rule !== undefined),
     controlPlaneIpRateLimit: rateLimit(env, s.controlPlaneIpRateLimit),
     trustedProxies: trustedProxies(env),

@@ -19,7 +19,7 @@ export interface RedisServer {
 
 const BINARY = process.env.TOKENPLACE_TEST_REDIS_SERVER ?? 'redis-server';
 
-function assertInstalled(): void {
+export function assertInstalled(): void {
   try {
     execFileSync(BINARY, ['--version'], { stdio: 'ignore' });
   } catch {
@@ -29,10 +29,10 @@ function assertInstalled(): void {
   }
 }
 
-function launch(port: number): Promise<ChildProcess> {
-  const child = spawn(BINARY, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** Starts redis-server on port (no persistence, loopback only) with extra arguments; resolves once it accepts connections. */
+export function launch(port: number, extra: string[] = []): Promise<ChildProcess> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra];
+  const child = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   // A test or bench process that dies without its cleanup must not leave a server behind.
   const orphaned = () => child.kill('SIGKILL');
   process.once('exit', orphaned);

@@ -174,4 +174,29 @@ describe('UpstreamPool', () => {
       },
     ]);
   });
+
+  it('lists the candidates a shared store picks from: usable, with a free slot here, taking turns, ejected only when all are', () => {
+    const { pool, clock, node } = setup(1, 1);
+    const gpu = pool.upsert(node('gpu', 2));
+    const short = pool.upsert(node('short-lease', 2, 1_000));
+    expect(pool.candidates().map((m) => m.id)).toEqual(['static', 'gpu', 'short-lease']);
+    expect(pool.candidates().map((m) => m.id)).toEqual(['gpu', 'short-lease', 'static']);
+    clock.advance(1_000);
+    expect(
+      pool
+        .candidates()
+        .map((m) => m.id)
+        .sort(),
+    ).toEqual(['gpu', 'static']);
+    expect(short.removed).toBe(true);
+    pool.take(pool.static as PoolMember);
+    expect(pool.candidates(gpu).map((m) => m.id)).toEqual([]);
+    pool.connectFailed(gpu);
+    expect(pool.candidates()).toEqual([]);
+    pool.release(pool.static as PoolMember);
+    clock.advance(10);
+    pool.connectFailed(pool.static as PoolMember);
+    // Every member ejected: all are candidates, the one whose back-off ends first leading.
+    expect(pool.candidates().map((m) => m.id)).toEqual(['gpu', 'static']);
+  });
 });

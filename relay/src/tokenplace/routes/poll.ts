@@ -70,7 +70,10 @@ export function createPoll(ctx: RouteContext): Route {
         await store.waitForWork(nodeKey, remaining, request.signal);
       }
     } finally {
-      await store.touchNode(nodeKey, { leaseSeconds, pollingUntil: undefined }, clock.now());
+      const touched = store.touchNode(nodeKey, { leaseSeconds, pollingUntil: undefined }, clock.now());
+      // With work in hand the node need not wait for it: the poll is over either way (one store round trip less).
+      if (work === undefined) await touched;
+      else touched.catch(() => undefined);
     }
 
     if (work === undefined) return noWork();

@@ -8,7 +8,6 @@ import { MemoryStore } from '../../../src/tokenplace/memory-store.ts';
 import type { StoreObserver, TokenPlaceStore, Work } from '../../../src/tokenplace/store.ts';
 import type { TerminalStatus } from '../../../src/tokenplace/wire.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
-import type { RedisServer } from '../../helpers/redis-server.ts';
 
 export const T0 = 1_700_000_000_000;
 export const TERMINAL_TTL_MS = 600_000;
@@ -58,7 +57,8 @@ export async function memoryFixture(options: FixtureOptions = {}): Promise<Fixtu
 
 let prefixes = 0;
 
-export async function redisFixture(server: RedisServer, options: FixtureOptions = {}): Promise<Fixture> {
+/** server: one redis-server, or a Cluster (its redis+cluster:// URL). */
+export async function redisFixture(server: { url: string }, options: FixtureOptions = {}): Promise<Fixture> {
   const { events, observer } = recorder();
   const config = {
     maxNodes: options.maxNodes ?? 100,

@@ -1,9 +1,11 @@
 /**
  * The contract of TokenPlaceStore, one suite run against both implementations: the in-memory store
- * and the Valkey/Redis store (a real redis-server this file starts and stops).
+ * and the Valkey/Redis store, on a real redis-server and on a real three-master Redis Cluster, both
+ * started and stopped by this file.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sizeOf } from '../../../src/tokenplace/memory-node.ts';
+import { type RedisCluster, startRedisCluster } from '../../helpers/redis-cluster.ts';
 import { type RedisServer, startRedisServer } from '../../helpers/redis-server.ts';
 import {
   answer,
@@ -19,16 +21,18 @@ import {
 } from './fixtures.ts';
 
 let redis: RedisServer | undefined;
+let cluster: RedisCluster | undefined;
 beforeAll(async () => {
-  redis = await startRedisServer();
+  [redis, cluster] = await Promise.all([startRedisServer(), startRedisCluster()]);
 });
 afterAll(async () => {
-  await redis?.stop();
+  await Promise.all([redis?.stop(), cluster?.stop()]);
 });
 
 const implementations: [string, (options?: FixtureOptions) => Promise<Fixture>][] = [
   ['memory', memoryFixture],
   ['redis', (options) => redisFixture(redis as RedisServer, options)],
+  ['redis cluster', (options) => redisFixture(cluster as RedisCluster, options)],
 ];
 
 const DIGEST = 'a'.repeat(64);

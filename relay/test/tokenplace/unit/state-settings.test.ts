@@ -10,12 +10,17 @@ describe('shared state settings', () => {
     expect(tokenplace.statePassword).toBeUndefined();
   });
 
-  it('accept redis:// and rediss:// URLs and refuse anything else', () => {
+  it('accept redis://, rediss:// and their +cluster forms, and refuse anything else', () => {
+    expect(loadConfig({ TOKENPLACE_RELAY_STATE_URL: 'redis+cluster://valkey-0:6379' }).tokenplace.stateUrl).toBe(
+      'redis+cluster://valkey-0:6379',
+    );
+    const cluster = loadConfig({ TOKENPLACE_RELAY_STATE_URL: 'rediss+cluster://:s3cret@valkey-0:6380' });
+    expect(JSON.stringify(describeConfig(cluster))).toContain('rediss+cluster://:***@valkey-0:6380');
     expect(loadConfig({ TOKENPLACE_RELAY_STATE_URL: 'redis://valkey:6379' }).tokenplace.stateUrl).toBe('redis://valkey:6379');
     expect(loadConfig({ TOKENPLACE_RELAY_STATE_URL: 'rediss://valkey:6380/2' }).tokenplace.stateUrl).toBe(
       'rediss://valkey:6380/2',
     );
-    for (const value of ['http://valkey:6379', 'valkey:6379x', 'not a url']) {
+    for (const value of ['http://valkey:6379', 'valkey:6379x', 'not a url', 'redis+sentinel://valkey:26379']) {
       const error = configErrorOf({ TOKENPLACE_RELAY_STATE_URL: value });
       expect(error.variable).toBe('TOKENPLACE_RELAY_STATE_URL');
     }
