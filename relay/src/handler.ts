@@ -77,6 +77,7 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   const protocol = createTokenPlaceProtocol({
     config: config.tokenplace,
     trustForwardedHeaders: config.trustForwardedHeaders,
+    trustedProxies: config.trustedProxies,
     upstream: upstreamName,
     lifecycle,
     log,

@@ -140,6 +140,53 @@ describe('forwarding claims from clients', () => {
       for (const [name, value] of Object.entries(CLAIMS)) expect(seen[name], name).toBe(passes ? value : undefined);
     },
   );
+
+  it('with TOKENPLACE_RELAY_TRUSTED_PROXIES, forwarded headers are believed from a listed peer only', async () => {
+    const listing = await startRelay({
+      TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url,
+      TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS: 'true',
+      TOKENPLACE_RELAY_TRUSTED_PROXIES: '127.0.0.1/32, ::1',
+    });
+    const claims = {
+      ...CLAIMS,
+      'x-forwarded-for': '198.51.100.7',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'chat.example.org',
+    };
+    // The proxy in front: 127.0.0.1, listed.
+    const fromProxy = await send(listing.port, { path: '/v1/claims', headers: claims });
+    expect(fromProxy.status).toBe(200);
+    const believed = upstream.requests.at(-1)?.headers ?? {};
+    for (const [name, value] of Object.entries(CLAIMS)) expect(believed[name], name).toBe(value);
+    expect(believed['x-forwarded-for']).toBe('198.51.100.7, 127.0.0.1');
+    expect(believed['x-forwarded-proto']).toBe('https');
+    expect(believed['x-forwarded-host']).toBe('chat.example.org');
+
+    // Anyone else (127.0.0.2 is loopback too, but not listed): the claims are dropped or replaced with what the relay saw.
+    const fromElsewhere = await send(listing.port, { path: '/v1/claims', headers: claims, localAddress: '127.0.0.2' });
+    expect(fromElsewhere.status).toBe(200);
+    const replaced = upstream.requests.at(-1)?.headers ?? {};
+    for (const name of Object.keys(CLAIMS)) expect(replaced[name], name).toBeUndefined();
+    expect(replaced['x-forwarded-for']).toBe('127.0.0.2');
+    expect(replaced['x-forwarded-proto']).toBe('http');
+    expect(replaced['x-forwarded-host']).toBe(`127.0.0.1:${listing.port}`);
+  });
+
+  it('TOKENPLACE_RELAY_TRUSTED_PROXIES=none trusts no peer, even with TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS=true', async () => {
+    const trustingNone = await startRelay({
+      TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url,
+      TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS: 'true',
+      TOKENPLACE_RELAY_TRUSTED_PROXIES: 'none',
+    });
+    const res = await send(trustingNone.port, {
+      path: '/v1/claims',
+      headers: { ...CLAIMS, 'x-forwarded-for': '198.51.100.7' },
+    });
+    expect(res.status).toBe(200);
+    const seen = upstream.requests.at(-1)?.headers ?? {};
+    for (const name of Object.keys(CLAIMS)) expect(seen[name], name).toBeUndefined();
+    expect(seen['x-forwarded-for']).toBe('127.0.0.1');
+  });
 });
 
 describe('pipelining', () => {
