@@ -55,7 +55,10 @@ beforeAll(async () => {
 
 describe('by default (token.place compute nodes only)', () => {
   it('renders no gpu-server Service, no EndpointSlice and no upstream variable', () => {
-    expect(findAll(objectsOf('defaults'), 'Service').map((s) => s.metadata.name)).toEqual(['relay-tokenplace-relay']);
+    expect(findAll(objectsOf('defaults'), 'Service').map((s) => s.metadata.name)).toEqual([
+      'relay-tokenplace-relay-metrics',
+      'relay-tokenplace-relay',
+    ]);
     expect(findAll(objectsOf('defaults'), 'EndpointSlice')).toEqual([]);
     const env = relayEnv('defaults');
     for (const name of [

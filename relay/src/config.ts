@@ -61,6 +61,8 @@ export interface RelayConfig {
   cors: CorsConfig | undefined;
   /** Bearer token /metrics requires; undefined leaves /metrics open. */
   metricsToken: string | undefined;
+  /** The port /metrics is served on, apart from the relay's; undefined: /metrics on the relay's port. */
+  metricsPort: number | undefined;
 }
 
 export { SETTINGS } from './settings.ts';
@@ -197,7 +199,16 @@ export function loadConfig(env: Env): RelayConfig {
     maxConnections: maxConnections(env),
     cors: cors(env),
     metricsToken: secret(SETTINGS.metricsToken.name, raw(env, SETTINGS.metricsToken.name)),
+    metricsPort: metricsPort(env),
   };
+}
+
+function metricsPort(env: Env): number | undefined {
+  const { name } = SETTINGS.metricsPort;
+  if (raw(env, name) === undefined) return undefined;
+  const value = port(env, { name, fallback: 0, describe: '' });
+  if (value === port(env, SETTINGS.port)) throw new ConfigError(name, `must differ from ${SETTINGS.port.name} (${value})`);
+  return value;
 }
 
 function clientTimeouts(env: Env): { clientHeadersTimeoutMs: number; clientRequestTimeoutMs: number } {

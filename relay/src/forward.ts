@@ -19,6 +19,8 @@ import { type UpstreamClient, UpstreamError, type UpstreamErrorKind, type Upstre
 /** Facts about the connection that only the hosting runtime knows. */
 export interface RelayContext {
   clientAddress?: string;
+  /** The request came in on the metrics port (TOKENPLACE_RELAY_METRICS_PORT), where only /metrics is served. */
+  metricsListener?: boolean;
 }
 
 export type RecordRequest = (

@@ -144,6 +144,12 @@ export const SETTINGS = {
     fallback: false,
     describe: 'Send Access-Control-Allow-Credentials: true to allowed origins; not allowed with `*`.',
   },
+  metricsPort: {
+    name: 'TOKENPLACE_RELAY_METRICS_PORT',
+    fallback: '',
+    describe:
+      'Serve /metrics on this port only, apart from RELAY_PORT (which then answers /metrics with 404), so a proxy that routes every path of RELAY_PORT to the public never exposes it; empty: /metrics on RELAY_PORT.',
+  },
   metricsToken: {
     name: 'TOKENPLACE_METRICS_TOKEN',
     fallback: '',
