@@ -15,6 +15,7 @@ import type { RateLimiterFactory } from '../src/tokenplace/rate-limits.ts';
 import { publicStateUrl } from '../src/tokenplace/settings.ts';
 import type { TokenPlaceStore } from '../src/tokenplace/store.ts';
 import { answerClientError, clientTimeouts, guardConnections } from './connection-limits.ts';
+import { serveHalfClosedClients } from './half-close.ts';
 import { createPipelineGate } from './pipelining.ts';
 import { createStateStoreMetrics } from './prom-state-store.ts';
 import { memoryRateLimiters, redisRateLimiters } from './rate-limiters.ts';
@@ -188,6 +189,7 @@ export function createRelayServer({ config, logger, metrics, version, createRedi
   });
   guardConnections(server, config.maxConnections, logger, () => metrics.connectionRefused());
   server.on('clientError', answerClientError(logger));
+  serveHalfClosedClients(server);
 
   // /metrics on a port of its own: what routes the relay's port to the public (an Ingress path "/") never reaches it.
   const metricsServer =
