@@ -114,6 +114,30 @@ describe('upstream status codes', () => {
       raw.close();
     }
   });
+
+  it('an unsolicited 100 Continue before the final response gets a prompt 502 (not fixed: undici refuses it), and the relay stays healthy', async () => {
+    let answered = 0;
+    const raw = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        answered++;
+        socket.end('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nfinal');
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const address = raw.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const continuing = await startRelay({ TOKENPLACE_RELAY_UPSTREAM_URL: `http://127.0.0.1:${port}` });
+      // A POST is never replayed: exactly one exchange, one 502, no hang. See docs/reliability.md, "What is not covered".
+      const res = await send(continuing.port, { method: 'POST', path: '/v1/chat/completions', body: '{}' });
+      expectJsonError(res, 502, 'upstream_reset');
+      expect(answered).toBe(1);
+      expectNoCrashLogged(continuing);
+    } finally {
+      raw.close();
+    }
+  });
 });
 
 describe('forwarding claims from clients', () => {
