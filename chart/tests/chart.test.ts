@@ -433,6 +433,8 @@ describe('Ingress', () => {
     expect(monitor.spec.endpoints[0].port).toBe('http');
     const service = findOne(objectsOf('metricsOnRelayPort'), 'Service', 'relay-tokenplace-relay');
     expect(matches(monitor.spec.selector.matchLabels, service.metadata.labels)).toBe(true);
+    const rules = findOne(objectsOf('metricsOnRelayPort'), 'PrometheusRule').spec.groups.flatMap((g: Any) => g.rules);
+    expect(rules[0].expr).toContain('up{job="relay-tokenplace-relay",');
   });
 
   it('hard-codes no host: another host replaces relay.example.org everywhere', () => {
@@ -590,7 +592,8 @@ describe('monitoring', () => {
       'TokenplaceRelayRejectingRequests',
     ]);
     const exprs = Object.fromEntries(rules.map((r: Any) => [r.alert, r.expr]));
-    expect(exprs.TokenplaceRelayDown).toContain('up{job="relay-tokenplace-relay",namespace="tokenplace"}');
+    // The job is the Service the ServiceMonitor scrapes (prometheus-operator's default): the metrics Service.
+    expect(exprs.TokenplaceRelayDown).toContain('up{job="relay-tokenplace-relay-metrics",namespace="tokenplace"}');
     expect(exprs.TokenplaceRelayHigh5xxRatio).toMatch(/status=~"5\.\."/);
     expect(exprs.TokenplaceRelayHigh5xxRatio).toMatch(/> 0\.05$/);
     expect(exprs.TokenplaceRelayFileDescriptorsHigh).toMatch(/process_open_fds\{.*\} \/ process_max_fds\{.*\}\) > 0\.8$/);

@@ -77,7 +77,10 @@ export const CASES = {
   },
   /** env.metricsPort null: /metrics back on the relay's port, as before the metrics port existed. */
   metricsOnRelayPort: {
-    values: [HTTP_UPSTREAM_VALUES, { env: { metricsPort: null }, serviceMonitor: { enabled: true } }],
+    values: [
+      HTTP_UPSTREAM_VALUES,
+      { env: { metricsPort: null }, serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } },
+    ],
   },
   upstreamUrl: { values: [HTTP_UPSTREAM_VALUES, { env: { upstream: { url: 'https://gpu.example.net:8443/base' } } }] },
   twoReplicasPdb: {
