@@ -73,10 +73,18 @@ export const UPSTREAM_AND_PROTOCOL_SCHEMA_CASES: BadValuesCase[] = [
   },
   {
     name: 'trusted proxy named instead of a CIDR',
-    values: { env: { protocol: { trustedProxies: ['traefik'] } } },
+    values: { env: { trustedProxies: ['traefik'] } },
     expect: {
-      4: ["at '/env/protocol/trustedProxies/0': 'traefik' does not match pattern"],
-      3: ['env.protocol.trustedProxies.0: Does not match pattern'],
+      4: ["at '/env/trustedProxies/0': 'traefik' does not match pattern"],
+      3: ['env.trustedProxies.0: Does not match pattern'],
+    },
+  },
+  {
+    name: 'trusted proxies left under env.protocol, where they used to be',
+    values: { env: { protocol: { trustedProxies: ['10.42.0.0/16'] } } },
+    expect: {
+      4: ["additional properties 'trustedProxies' not allowed"],
+      3: ['Additional property trustedProxies is not allowed'],
     },
   },
   {

@@ -342,6 +342,11 @@ export const SCHEMA_CASES: BadValuesCase[] = [
 
 export const TEMPLATE_CASES: BadValuesCase[] = [
   {
+    name: 'metrics port equal to the relay port',
+    values: { env: { port: 9090, metricsPort: 9090 } },
+    expect: both('env.metricsPort (9090) must differ from env.port'),
+  },
+  {
     name: 'grace period equal to drain + shutdown',
     values: { terminationGracePeriodSeconds: 25 },
     expect: both(

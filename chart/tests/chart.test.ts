@@ -132,9 +132,13 @@ describe('the restricted-profile checker is not vacuous', () => {
 describe('Deployment', () => {
   it('passes the relay its port, upstream, timeouts and token from the default Secret', () => {
     const container = relayContainer('httpUpstream');
-    expect(container.ports).toEqual([{ name: 'http', containerPort: 5010, protocol: 'TCP' }]);
+    expect(container.ports).toEqual([
+      { name: 'http', containerPort: 5010, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 9090, protocol: 'TCP' },
+    ]);
     const env = envOf(container);
     expect(env.RELAY_PORT.value).toBe('5010');
+    expect(env.TOKENPLACE_RELAY_METRICS_PORT.value).toBe('9090');
     expect(env.TOKENPLACE_RELAY_UPSTREAM_URL.value).toBe('http://gpu-server:8000');
     expect(env.TOKENPLACE_RELAY_UPSTREAM_CONNECT_TIMEOUT_MS.value).toBe('5000');
     expect(env.TOKENPLACE_RELAY_UPSTREAM_HEADERS_TIMEOUT_MS.value).toBe('120000');
@@ -307,8 +311,11 @@ describe('NetworkPolicy', () => {
       const policy = networkPolicy(name);
       const service = findOne(objectsOf(name), 'Service', deployment(name).metadata.name);
       expect(service.spec.ports[0].port).not.toBe(containerPort(name));
+      const [http, metrics] = relayContainer(name).ports.map((port: Any) => port.containerPort);
       for (const rule of policy.spec.ingress) {
-        expect(rule.ports).toEqual([{ port: containerPort(name), protocol: 'TCP' }]);
+        // Prometheus reaches the metrics port only; everyone else the relay's port only.
+        const prometheus = rule.from[0]?.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'monitoring';
+        expect(rule.ports).toEqual([{ port: prometheus ? metrics : http, protocol: 'TCP' }]);
       }
     },
   );
@@ -396,6 +403,38 @@ describe('Ingress', () => {
         },
       },
     ]);
+  });
+
+  it('never reaches /metrics: its backends are the http port, where the relay serves no metrics', () => {
+    for (const name of ['everything', 'otherHost', 'staging'] as const) {
+      const ingress = findOne(objectsOf(name), 'Ingress');
+      const env = envOf(relayContainer(name));
+      const service = findOne(objectsOf(name), 'Service', ingress.spec.rules[0].http.paths[0].backend.service.name);
+      const ports = ingress.spec.rules.flatMap((rule: Any) => rule.http.paths.map((path: Any) => path.backend.service.port));
+      for (const port of ports) {
+        expect(port, name).toEqual({ name: 'http' });
+        const servicePort = service.spec.ports.find((p: Any) => p.name === port.name);
+        const containerPort = relayContainer(name).ports.find((p: Any) => p.name === servicePort.targetPort).containerPort;
+        expect(String(containerPort)).toBe(env.RELAY_PORT.value);
+        // The relay serves /metrics only on TOKENPLACE_RELAY_METRICS_PORT and answers 404 for it on RELAY_PORT.
+        expect(env.TOKENPLACE_RELAY_METRICS_PORT.value).not.toBe(env.RELAY_PORT.value);
+      }
+    }
+  });
+
+  it('with env.metricsPort null, /metrics is back on the relay port and the ServiceMonitor scrapes http', () => {
+    const env = envOf(relayContainer('metricsOnRelayPort'));
+    expect(env.TOKENPLACE_RELAY_METRICS_PORT).toBeUndefined();
+    expect(relayContainer('metricsOnRelayPort').ports.map((p: Any) => p.name)).toEqual(['http']);
+    expect(findAll(objectsOf('metricsOnRelayPort'), 'Service').map((s) => s.metadata.name)).not.toContain(
+      'relay-tokenplace-relay-metrics',
+    );
+    const monitor = findOne(objectsOf('metricsOnRelayPort'), 'ServiceMonitor');
+    expect(monitor.spec.endpoints[0].port).toBe('http');
+    const service = findOne(objectsOf('metricsOnRelayPort'), 'Service', 'relay-tokenplace-relay');
+    expect(matches(monitor.spec.selector.matchLabels, service.metadata.labels)).toBe(true);
+    const rules = findOne(objectsOf('metricsOnRelayPort'), 'PrometheusRule').spec.groups.flatMap((g: Any) => g.rules);
+    expect(rules[0].expr).toContain('up{job="relay-tokenplace-relay",');
   });
 
   it('hard-codes no host: another host replaces relay.example.org everywhere', () => {
@@ -528,11 +567,19 @@ describe('monitoring', () => {
     const service = findOne(objectsOf('everything'), 'Service', 'relay-tokenplace-relay');
     const gpu = findOne(objectsOf('everything'), 'Service', 'gpu-server');
     expect(monitor.metadata.labels.release).toBe('kube-prometheus-stack');
-    expect(matches(monitor.spec.selector.matchLabels, service.metadata.labels)).toBe(true);
     expect(matches(monitor.spec.selector.matchLabels, gpu.metadata.labels)).toBe(false);
     expect(monitor.spec.endpoints).toEqual([
-      { port: 'http', path: '/metrics', scheme: 'http', interval: '30s', scrapeTimeout: '10s' },
+      { port: 'metrics', path: '/metrics', scheme: 'http', interval: '30s', scrapeTimeout: '10s' },
     ]);
+    // It selects the metrics Service, a ClusterIP of its own, and not the one the Ingress routes to.
+    const metrics = findOne(objectsOf('everything'), 'Service', 'relay-tokenplace-relay-metrics');
+    expect(matches(monitor.spec.selector.matchLabels, metrics.metadata.labels)).toBe(true);
+    expect(matches(monitor.spec.selector.matchLabels, service.metadata.labels)).toBe(false);
+    expect(metrics.spec).toMatchObject({
+      type: 'ClusterIP',
+      ports: [{ name: 'metrics', port: 9090, targetPort: 'metrics', protocol: 'TCP' }],
+    });
+    expect(service.spec.ports.map((port: Any) => port.name)).toEqual(['http']);
   });
 
   it('the PrometheusRule alerts on relay down, 5xx ratio, open fds and rejections, in valid PromQL', () => {
@@ -545,7 +592,8 @@ describe('monitoring', () => {
       'TokenplaceRelayRejectingRequests',
     ]);
     const exprs = Object.fromEntries(rules.map((r: Any) => [r.alert, r.expr]));
-    expect(exprs.TokenplaceRelayDown).toContain('up{job="relay-tokenplace-relay",namespace="tokenplace"}');
+    // The job is the Service the ServiceMonitor scrapes (prometheus-operator's default): the metrics Service.
+    expect(exprs.TokenplaceRelayDown).toContain('up{job="relay-tokenplace-relay-metrics",namespace="tokenplace"}');
     expect(exprs.TokenplaceRelayHigh5xxRatio).toMatch(/status=~"5\.\."/);
     expect(exprs.TokenplaceRelayHigh5xxRatio).toMatch(/> 0\.05$/);
     expect(exprs.TokenplaceRelayFileDescriptorsHigh).toMatch(/process_open_fds\{.*\} \/ process_max_fds\{.*\}\) > 0\.8$/);

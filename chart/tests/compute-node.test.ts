@@ -4,7 +4,7 @@
  * as the relay itself parses them.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../relay/src/config.ts';
+import { loadConfig, SETTINGS } from '../../relay/src/config.ts';
 import { TOKENPLACE_SETTINGS } from '../../relay/src/tokenplace/settings.ts';
 import { findHelm } from './helm-binary.ts';
 import { findAll, findOne, HTTP_UPSTREAM_VALUES, type K8sObject, renderObjects, type Values } from './render.ts';
@@ -22,12 +22,12 @@ const PROTOCOL: Values = {
       rateLimit: '100000/hour',
       dailyQuota: 'off',
       controlPlaneIpRateLimit: '500/minute',
-      trustedProxies: ['10.42.0.0/16', 'fd00::/8'],
       openRegistration: true,
       maxNodes: 4,
       maxEnvelopeBytes: 4194304,
       maxStoredBytes: 33554432,
     },
+    trustedProxies: ['10.42.0.0/16', 'fd00::/8'],
   },
 };
 
@@ -47,7 +47,7 @@ beforeAll(async () => {
   await Promise.all([
     render('defaults', []),
     render('protocol', [PROTOCOL]),
-    render('trustNone', [{ env: { protocol: { trustedProxies: [] } } }]),
+    render('trustNone', [{ env: { trustedProxies: [] } }]),
     render('extraEgress', [{ networkPolicy: { extraEgress: [{ to: [{ ipBlock: { cidr: '10.0.0.9/32' } }] }] } }]),
     render('httpUpstream', [HTTP_UPSTREAM_VALUES]),
   ]);
@@ -55,7 +55,10 @@ beforeAll(async () => {
 
 describe('by default (token.place compute nodes only)', () => {
   it('renders no gpu-server Service, no EndpointSlice and no upstream variable', () => {
-    expect(findAll(objectsOf('defaults'), 'Service').map((s) => s.metadata.name)).toEqual(['relay-tokenplace-relay']);
+    expect(findAll(objectsOf('defaults'), 'Service').map((s) => s.metadata.name)).toEqual([
+      'relay-tokenplace-relay-metrics',
+      'relay-tokenplace-relay',
+    ]);
     expect(findAll(objectsOf('defaults'), 'EndpointSlice')).toEqual([]);
     const env = relayEnv('defaults');
     for (const name of [
@@ -115,7 +118,7 @@ describe('the protocol settings (env.protocol)', () => {
       expect(env[setting.name], setting.name).toBe(String(setting.fallback));
     }
     // Unset, so the relay's default applies: loopback and private ranges, which hold Traefik's pod IP.
-    expect(env[s.trustedProxies.name]).toBeUndefined();
+    expect(env[SETTINGS.trustedProxies.name]).toBeUndefined();
   });
 
   it('pass every value as the relay parses it', () => {
@@ -136,13 +139,13 @@ describe('the protocol settings (env.protocol)', () => {
     });
     expect(config.publicRateLimits.map((r) => r.text)).toEqual(['100000/hour']);
     expect(config.controlPlaneIpRateLimit?.text).toBe('500/minute');
-    expect(config.trustedProxies).toHaveLength(2);
+    expect(loadConfig(env).trustedProxies).toHaveLength(2);
   });
 
   it('an empty trustedProxies list trusts no proxy', () => {
     const env = plainEnv('trustNone');
     expect(env.TOKENPLACE_RELAY_TRUSTED_PROXIES).toBe('none');
-    expect(loadConfig(env).tokenplace.trustedProxies).toEqual([]);
+    expect(loadConfig(env).trustedProxies).toEqual([]);
   });
 
   it('are also passed with the HTTP upstream on', () => {

@@ -75,6 +75,13 @@ export const CASES = {
       { env: { port: 6000 }, service: { port: 8080 }, gpuExternalName: { name: 'gpu-box', port: 9000 } },
     ],
   },
+  /** env.metricsPort null: /metrics back on the relay's port, as before the metrics port existed. */
+  metricsOnRelayPort: {
+    values: [
+      HTTP_UPSTREAM_VALUES,
+      { env: { metricsPort: null }, serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } },
+    ],
+  },
   upstreamUrl: { values: [HTTP_UPSTREAM_VALUES, { env: { upstream: { url: 'https://gpu.example.net:8443/base' } } }] },
   twoReplicasPdb: {
     values: [

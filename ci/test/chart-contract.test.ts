@@ -248,7 +248,9 @@ describe.each(Object.keys(SCENARIOS) as (keyof typeof SCENARIOS)[])(
       const c = relay();
       expect(c.image).toBe(`${s.relayImage.repository}:${s.relayImage.tag}`);
       expect(c.imagePullPolicy).toBe(s.relayImage.pullPolicy);
-      expect(c.ports).toEqual([{ name: 'http', containerPort: s.relayPort, protocol: 'TCP' }]);
+      expect(c.ports[0]).toEqual({ name: 'http', containerPort: s.relayPort, protocol: 'TCP' });
+      // The second port, /metrics apart from what the Ingress routes, is for Prometheus only.
+      expect(c.ports.slice(1).map((p: Any) => p.name)).toEqual(['metrics']);
       expect(c.readinessProbe.httpGet).toMatchObject({ path: '/healthz', port: 'http' });
       expect(c.livenessProbe.httpGet).toMatchObject({ path: '/livez', port: 'http' });
       const env = Object.fromEntries(c.env.map((e: Any) => [e.name, e.value]));

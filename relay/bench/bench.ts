@@ -2,7 +2,9 @@
  * Throughput and latency of the same upstream reached (a) directly, (b) through nginx
  * proxy_pass with upstream keep-alive (1 worker), (c) through the relay (1 process, compiled as
  * the image runs it), and, to show what the upstream client alone costs, (ref) minimal Node
- * proxies built on fetch, undici.request and undici.stream; then (d), (e) the relay with
+ * proxies built on fetch, undici.request and undici.stream, and (peer) the Node reverse proxies a
+ * user would pick instead (fastify + @fastify/http-proxy, http-proxy), which are also measured
+ * against the relay in alternation (relay at least as fast as the faster); then (d), (e) the relay with
  * registration and admission control on; last, the token.place protocol against relay.py
  * (tokenplace/, also runnable alone with `npm run bench:tokenplace`).
  * Run with `npm run bench`; needs Debian's nginx, wrk and python3-gunicorn. Writes docs/benchmarks.md.
@@ -13,13 +15,13 @@
  *   BENCH_WRITE=0      print the table without rewriting docs/benchmarks.md
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { buildRelay, COMPILED_MAIN, IMAGE_NODE_FLAGS } from './compiled-relay.ts';
-import { rssMb } from './memory.ts';
+import { cpuSeconds, rssMb } from './memory.ts';
 import { findFreePort, waitForHttp } from './net.ts';
 import { replaceSection } from './report.ts';
 import { benchAndReport } from './tokenplace/run.ts';
@@ -140,6 +142,24 @@ const relay = start(process.execPath, [...IMAGE_NODE_FLAGS, COMPILED_MAIN], {
   TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY: '0',
   NODE_ENV: 'production',
 });
+const peerProxies = ['fastify-http-proxy', 'http-proxy'] as const;
+type PeerProxy = (typeof peerProxies)[number];
+const peerPorts = {} as Record<PeerProxy, number>;
+const peerPids = {} as Record<PeerProxy, number>;
+for (const peer of peerProxies) {
+  peerPorts[peer] = await findFreePort();
+  peerPids[peer] = start(process.execPath, [
+    '--no-deprecation',
+    join(repoRoot, 'relay/bench/peer-proxy.ts'),
+    peer,
+    String(peerPorts[peer]),
+    `http://127.0.0.1:${upstreamPort}`,
+  ]).pid as number;
+}
+const peerLabel: Record<PeerProxy, string> = {
+  'fastify-http-proxy': `fastify ${packageVersion('fastify')} + @fastify/http-proxy ${packageVersion('@fastify/http-proxy')}`,
+  'http-proxy': `http-proxy ${packageVersion('http-proxy')} (node-http-proxy)`,
+};
 const naiveClients = ['fetch', 'request', 'stream'] as const;
 const naivePorts: Record<string, number> = {};
 for (const client of naiveClients) {
@@ -156,19 +176,24 @@ const direct = `http://127.0.0.1:${upstreamPort}/v1/models`;
 const viaNginx = `http://127.0.0.1:${proxyPort}/v1/models`;
 const viaRelay = `http://127.0.0.1:${relayPort}/v1/models`;
 const viaNaive = (client: string) => `http://127.0.0.1:${naivePorts[client]}/v1/models`;
+const viaPeer = (peer: PeerProxy) => `http://127.0.0.1:${peerPorts[peer]}/v1/models`;
 await waitForHttp(direct);
 await waitForHttp(viaNginx);
 await waitForHttp(`http://127.0.0.1:${relayPort}/healthz`);
 for (const client of naiveClients) await waitForHttp(viaNaive(client));
+for (const peer of peerProxies) await waitForHttp(viaPeer(peer));
 
 const progress = (step: string) => process.stderr.write(`bench: ${step}\n`);
 // Warm up the JIT and connection pools before measuring.
 progress('warming up');
 await autocannon({ url: viaRelay, connections: CONNECTIONS, duration: 3 });
 for (const client of naiveClients) await autocannon({ url: viaNaive(client), connections: CONNECTIONS, duration: 1 });
+for (const peer of peerProxies) await autocannon({ url: viaPeer(peer), connections: CONNECTIONS, duration: 3 });
 
+const loadBefore = loadavg()[0];
 progress('saturation runs');
 const saturation = { direct: wrk(direct), nginx: wrk(viaNginx), relay: wrk(viaRelay) };
+const peers = Object.fromEntries(peerProxies.map((peer) => [peer, wrk(viaPeer(peer))])) as Record<PeerProxy, Load>;
 const relayRss = rssMb(relay.pid as number);
 const naive = Object.fromEntries(naiveClients.map((client) => [client, wrk(viaNaive(client))])) as Record<
   (typeof naiveClients)[number],
@@ -178,6 +203,7 @@ const half = Math.round(saturation.relay.rps / 2);
 progress(`latency at ${half} requests/s`);
 const latency = { direct: await atRate(direct, half), relay: await atRate(viaRelay, half) };
 const relayRssAfter = rssMb(relay.pid as number);
+const loadAfter = loadavg()[0];
 
 const fmt = (n: number, digits = 0) => n.toFixed(digits);
 const ratio = saturation.relay.rps / saturation.nginx.rps;
@@ -185,13 +211,19 @@ const addedP99 = latency.relay.p99 - latency.direct.p99;
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const table = [
   `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpu}, Node ${process.versions.node}, ` +
-    `wrk 1 thread / ${CONNECTIONS} connections / ${SECONDS} s per row, ${PAYLOAD.length}-byte response from an nginx upstream.`,
+    `wrk 1 thread / ${CONNECTIONS} connections / ${SECONDS} s per row, ${PAYLOAD.length}-byte response from an nginx upstream. ` +
+    `Load average (1 min) ${fmt(loadBefore, 2)} before the saturation runs, ${fmt(loadAfter, 2)} after the latency runs.`,
   '',
   '| path | requests/s | p50 ms | p99 ms | vs nginx |',
   '| --- | ---: | ---: | ---: | ---: |',
   `| (a) direct to upstream | ${fmt(saturation.direct.rps)} | ${fmt(saturation.direct.p50, 2)} | ${fmt(saturation.direct.p99, 2)} | |`,
   `| (b) nginx proxy_pass, keep-alive, 1 worker | ${fmt(saturation.nginx.rps)} | ${fmt(saturation.nginx.p50, 2)} | ${fmt(saturation.nginx.p99, 2)} | 1.00× |`,
   `| (c) relay, 1 process | ${fmt(saturation.relay.rps)} | ${fmt(saturation.relay.p50, 2)} | ${fmt(saturation.relay.p99, 2)} | ${fmt(ratio, 2)}× |`,
+  ...peerProxies.map(
+    (peer) =>
+      `| (peer) ${peerLabel[peer]}, plain reverse proxy | ${fmt(peers[peer].rps)} | ${fmt(peers[peer].p50, 2)} | ` +
+      `${fmt(peers[peer].p99, 2)} | ${fmt(peers[peer].rps / saturation.nginx.rps, 2)}× |`,
+  ),
   ...naiveClients.map(
     (client) =>
       `| (ref) minimal Node proxy, ${client === 'fetch' ? 'fetch' : `undici.${client}`}, no relay logic | ${fmt(naive[client].rps)} | ` +
@@ -214,6 +246,17 @@ if (process.env.BENCH_WRITE !== '0') {
   process.stdout.write(`wrote ${file}\n`);
 }
 
+// ---- The relay against the Node proxies a user would pick instead, measured in alternation. ----
+const peerTable = benchPeers();
+process.stdout.write(`${peerTable.text}\n`);
+if (process.env.BENCH_WRITE !== '0') {
+  replaceSection(
+    join(repoRoot, 'docs/benchmarks.md'),
+    'The relay and the Node proxies a user would pick instead',
+    peerTable.text,
+  );
+}
+
 // ---- (d) The relay with registration and admission control on, against the core row (c). ----
 const admissionTable = await benchAdmission(saturation.relay);
 process.stdout.write(`${admissionTable}\n`);
@@ -223,7 +266,82 @@ if (process.env.BENCH_WRITE !== '0') {
 
 progress('token.place protocol, relay.py and the relay');
 const protocolMeasured = await benchAndReport({ build: false });
-process.exit(protocolMeasured ? 0 : 1);
+process.exit(protocolMeasured && peerTable.relayAhead ? 0 : 1);
+
+function packageVersion(name: string): string {
+  return JSON.parse(readFileSync(join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')).version;
+}
+
+/**
+ * The relay core (row (c), the same process) against fastify + @fastify/http-proxy and
+ * http-proxy, each a plain reverse proxy to the same upstream on the same Node. Single runs swing
+ * by tens of percent on a shared machine, so the three are measured in turn, ROUNDS times, and
+ * each reports its median run (by requests/s) and the median of its p99s.
+ */
+function benchPeers(): { text: string; relayAhead: boolean } {
+  progress('the relay and the peer proxies, in alternation');
+  const seconds = Math.max(2, Math.round(SECONDS / 2));
+  const targets = { relay: viaRelay, ...Object.fromEntries(peerProxies.map((peer) => [peer, viaPeer(peer)])) } as Record<
+    'relay' | PeerProxy,
+    string
+  >;
+  const names = Object.keys(targets) as ('relay' | PeerProxy)[];
+  const pids = { relay: relay.pid as number, ...peerPids } as Record<'relay' | PeerProxy, number>;
+  const runs = Object.fromEntries(names.map((name) => [name, [] as Load[]])) as Record<'relay' | PeerProxy, Load[]>;
+  // CPU time the proxy process used per request: unlike requests/s, it hardly moves when other processes share the cores.
+  const cpuPerRequest = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<'relay' | PeerProxy, number[]>;
+  const before = loadavg()[0];
+  for (let round = 0; round < ROUNDS; round++) {
+    // Rotate the order so that no target always runs right after the same neighbour.
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(round + i) % names.length];
+      const cpuBefore = cpuSeconds(pids[name]);
+      const load = wrk(targets[name], seconds);
+      runs[name].push(load);
+      cpuPerRequest[name].push(((cpuSeconds(pids[name]) - cpuBefore) * 1e6) / (load.rps * seconds));
+    }
+  }
+  const after = loadavg()[0];
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const summary = Object.fromEntries(
+    names.map((name) => [
+      name,
+      {
+        rps: median(runs[name].map((run) => run.rps)),
+        p50: median(runs[name].map((run) => run.p50)),
+        p99: median(runs[name].map((run) => run.p99)),
+      },
+    ]),
+  ) as Record<'relay' | PeerProxy, Load>;
+  const cpu = Object.fromEntries(names.map((name) => [name, median(cpuPerRequest[name])])) as Record<'relay' | PeerProxy, number>;
+  const fastest = peerProxies.reduce((best, peer) => (summary[peer].rps > summary[best].rps ? peer : best));
+  const lowestP99 = Math.min(...peerProxies.map((peer) => summary[peer].p99));
+  const relayAhead = summary.relay.rps >= summary[fastest].rps && summary.relay.p99 <= lowestP99;
+  const label = (name: 'relay' | PeerProxy) =>
+    name === 'relay' ? '(c) relay, 1 process (all its checks, one log line and metrics per request)' : peerLabel[name];
+  const row = (name: 'relay' | PeerProxy) =>
+    `| ${label(name)} | ${summary[name].rps.toFixed(0)} | ${summary[name].p50.toFixed(2)} | ${summary[name].p99.toFixed(2)} | ` +
+    `${(summary[name].rps / summary[fastest].rps).toFixed(2)}× | ${cpu[name].toFixed(0)} | ${runs[name].map((run) => run.rps.toFixed(0)).join(', ')} |`;
+  const text = [
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ` +
+      `${(totalmem() / 2 ** 30).toFixed(1)} GB, Node ${process.versions.node} for all three, in the same \`npm run bench\` run as ` +
+      `"Relay throughput": wrk 1 thread / ${CONNECTIONS} connections, ${PAYLOAD.length}-byte response from the same nginx upstream. ` +
+      `Each row is the median of ${ROUNDS} runs of ${seconds} s taken in turn (p99: the median of the runs' p99s). ` +
+      `Load average (1 min) ${before.toFixed(2)} before, ${after.toFixed(2)} after.`,
+    '',
+    '| proxy | requests/s (median) | p50 ms | p99 ms | vs the faster peer | CPU µs per request (median) | every run, requests/s |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...names.map(row),
+    '',
+    'The peers run as plain reverse proxies (`relay/bench/peer-proxy.ts`): no logging, metrics, admission or header',
+    'checks. "CPU µs per request" is the proxy process\'s user + system time over the requests wrk completed in the run.',
+    'Target: the relay at least as fast as the faster peer, in requests/s and in p99. ' +
+      (relayAhead
+        ? `**Met** in this run: ${(summary.relay.rps / summary[fastest].rps).toFixed(2)}× the requests/s of ${peerLabel[fastest]}, p99 ${summary.relay.p99.toFixed(2)} ms against ${lowestP99.toFixed(2)} ms.`
+        : `**Not met** in this run: ${(summary.relay.rps / summary[fastest].rps).toFixed(2)}× the requests/s of ${peerLabel[fastest]}, p99 ${summary.relay.p99.toFixed(2)} ms against ${lowestP99.toFixed(2)} ms.`),
+  ].join('\n');
+  return { text, relayAhead };
+}
 
 /**
  * A relay with a server token, a registered compute node and a per-member limit. The node is the

@@ -16,6 +16,7 @@ import type { RateLimiterFactory } from '../src/tokenplace/rate-limits.ts';
 import { publicStateUrl } from '../src/tokenplace/settings.ts';
 import type { TokenPlaceStore } from '../src/tokenplace/store.ts';
 import { answerClientError, clientTimeouts, guardConnections } from './connection-limits.ts';
+import { serveHalfClosedClients } from './half-close.ts';
 import { createPipelineGate } from './pipelining.ts';
 import { createStateStoreMetrics } from './prom-state-store.ts';
 import { memoryRateLimiters, redisRateLimiters } from './rate-limiters.ts';
@@ -26,6 +27,8 @@ import { createUndiciUpstream } from './undici-upstream.ts';
 
 /** Longer than Traefik's 90 s idle timeout for backend connections, so the relay is never the side that closes first. */
 const KEEP_ALIVE_TIMEOUT_MS = 95_000;
+/** Open connections on the metrics port at most: a scraper or two, never the public. */
+const METRICS_CONNECTIONS = 16;
 
 function rejectRequest(res: ServerResponse, status: number, code: string, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
@@ -67,6 +70,8 @@ export interface RelayServerOptions {
 
 export interface RelayServer {
   server: Server;
+  /** The listener of TOKENPLACE_RELAY_METRICS_PORT, when it is set. */
+  metricsServer: Server | undefined;
   lifecycle: Lifecycle;
   /** Resolves with the bound port once the relay accepts connections and reports ready. */
   listen(): Promise<number>;
@@ -137,12 +142,12 @@ export function createRelayServer({ config, logger, metrics, version, createRedi
     slotLeases,
     resolveHost: async (host) => (await lookup(host, { all: true })).map((entry) => entry.address),
   });
-  const adapter = createServerAdapter<{ req: IncomingMessage }>((request, serverContext) =>
-    relay(request, { clientAddress: serverContext.req.socket.remoteAddress }),
+  const adapter = createServerAdapter<{ req: IncomingMessage; metricsListener: boolean }>((request, serverContext) =>
+    relay(request, { clientAddress: serverContext.req.socket.remoteAddress, metricsListener: serverContext.metricsListener }),
   );
   const internalError = () => errorResponse(NodeResponseClass, 500, 'internal_error', 'The relay failed to handle the request.');
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
-    Promise.resolve(adapter.handleNodeRequestAndResponse(req, res, { req }))
+  const handle = (req: IncomingMessage, res: ServerResponse, metricsListener = false) => {
+    Promise.resolve(adapter.handleNodeRequestAndResponse(req, res, { req, metricsListener }))
       .then(
         (response) => response ?? internalError(),
         (err: unknown) => {
@@ -187,17 +192,39 @@ export function createRelayServer({ config, logger, metrics, version, createRedi
   });
   guardConnections(server, config.maxConnections, logger, () => metrics.connectionRefused());
   server.on('clientError', answerClientError(logger));
+  serveHalfClosedClients(server);
 
-  function listen(): Promise<number> {
+  // /metrics on a port of its own: what routes the relay's port to the public (an Ingress path "/") never reaches it.
+  const metricsServer =
+    config.metricsPort === undefined
+      ? undefined
+      : createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, ...clientTimeouts(config) }, (req, res) => {
+          const target = normalizeTarget(req.url ?? '');
+          if (target === undefined) return rejectRequest(res, 400, 'bad_request_target', 'The request target must be a path.');
+          req.url = target;
+          handle(req, res, true);
+        });
+  if (metricsServer !== undefined) {
+    guardConnections(metricsServer, METRICS_CONNECTIONS, logger, () => metrics.connectionRefused());
+    metricsServer.on('clientError', answerClientError(logger));
+  }
+
+  function listenOn(listener: Server, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject);
-        lifecycle.markReady();
-        const address = server.address();
-        resolve(typeof address === 'object' && address ? address.port : config.port);
+      listener.once('error', reject);
+      listener.listen(port, config.host, () => {
+        listener.off('error', reject);
+        const address = listener.address();
+        resolve(typeof address === 'object' && address ? address.port : port);
       });
     });
+  }
+
+  async function listen(): Promise<number> {
+    if (metricsServer !== undefined) await listenOn(metricsServer, config.metricsPort as number);
+    const port = await listenOn(server, config.port);
+    lifecycle.markReady();
+    return port;
   }
 
   async function shutdown(): Promise<boolean> {
@@ -245,11 +272,16 @@ export function createRelayServer({ config, logger, metrics, version, createRedi
     }
     server.closeAllConnections();
     await closed;
+    if (metricsServer !== undefined) {
+      const metricsClosed = new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+      metricsServer.closeAllConnections();
+      await metricsClosed;
+    }
     await upstream.close().catch(() => undefined);
     tokenplaceStore.close();
     logger.info({ phase: 'stopped', clean: finished }, 'relay stopped');
     return finished;
   }
 
-  return { server, lifecycle, listen, shutdown };
+  return { server, metricsServer, lifecycle, listen, shutdown };
 }

@@ -2,11 +2,12 @@
  * Relay configuration, read once from environment variables and validated.
  * Every problem is reported as a ConfigError whose message names the variable.
  */
-import { parseIp } from './cidr.ts';
+import { type CidrRange, parseIp } from './cidr.ts';
 import { type CorsConfig, parseCorsOrigins } from './cors.ts';
 import { SETTINGS } from './settings.ts';
 import { boolean, ConfigError, type Env, integer, port, raw, seconds, secret, timeoutMs } from './settings-parse.ts';
 import { loadTokenPlaceConfig, publicStateUrl, type TokenPlaceConfig } from './tokenplace/settings.ts';
+import { parseTrustedProxies } from './trusted-proxies.ts';
 import { type AllowedUpstreams, parseAllowedUpstreams } from './upstream-policy.ts';
 
 export { ConfigError, type Env } from './settings-parse.ts';
@@ -31,8 +32,10 @@ export interface RelayConfig {
   drainSeconds: number;
   shutdownTimeoutSeconds: number;
   maxBodyBytes: number;
-  /** Keep X-Forwarded-* headers set by the proxy in front (Traefik) instead of replacing them. */
+  /** Keep X-Forwarded-* headers set by the proxy in front (Traefik) instead of replacing them, when it is in trustedProxies. */
   trustForwardedHeaders: boolean;
+  /** Peers whose forwarded headers are believed (HTTP path and the protocol routes' client address). */
+  trustedProxies: readonly CidrRange[];
   logLevel: LogLevel;
   /** Requests in flight per upstream member unless the member says otherwise; 0 means no limit. */
   upstreamMaxConcurrency: number;
@@ -58,6 +61,8 @@ export interface RelayConfig {
   cors: CorsConfig | undefined;
   /** Bearer token /metrics requires; undefined leaves /metrics open. */
   metricsToken: string | undefined;
+  /** The port /metrics is served on, apart from the relay's; undefined: /metrics on the relay's port. */
+  metricsPort: number | undefined;
 }
 
 export { SETTINGS } from './settings.ts';
@@ -130,6 +135,15 @@ function allowedUpstreams(env: Env): AllowedUpstreams {
   }
 }
 
+function trustedProxies(env: Env): readonly CidrRange[] {
+  const { name } = SETTINGS.trustedProxies;
+  try {
+    return parseTrustedProxies(raw(env, name));
+  } catch (err) {
+    throw new ConfigError(name, (err as Error).message);
+  }
+}
+
 function maxConnections(env: Env): number | undefined {
   const { name } = SETTINGS.maxConnections;
   const value = raw(env, name);
@@ -171,6 +185,7 @@ export function loadConfig(env: Env): RelayConfig {
     shutdownTimeoutSeconds: seconds(env, SETTINGS.shutdownTimeoutSeconds),
     maxBodyBytes: integer(env, SETTINGS.maxBodyBytes, 0, Number.MAX_SAFE_INTEGER),
     trustForwardedHeaders: boolean(env, SETTINGS.trustForwardedHeaders),
+    trustedProxies: trustedProxies(env),
     logLevel: level as LogLevel,
     upstreamMaxConcurrency: integer(env, SETTINGS.upstreamMaxConcurrency, 0, 100_000),
     queueLength: integer(env, SETTINGS.queueLength, 0, 100_000),
@@ -184,7 +199,16 @@ export function loadConfig(env: Env): RelayConfig {
     maxConnections: maxConnections(env),
     cors: cors(env),
     metricsToken: secret(SETTINGS.metricsToken.name, raw(env, SETTINGS.metricsToken.name)),
+    metricsPort: metricsPort(env),
   };
+}
+
+function metricsPort(env: Env): number | undefined {
+  const { name } = SETTINGS.metricsPort;
+  if (raw(env, name) === undefined) return undefined;
+  const value = port(env, { name, fallback: 0, describe: '' });
+  if (value === port(env, SETTINGS.port)) throw new ConfigError(name, `must differ from ${SETTINGS.port.name} (${value})`);
+  return value;
 }
 
 function clientTimeouts(env: Env): { clientHeadersTimeoutMs: number; clientRequestTimeoutMs: number } {
@@ -222,8 +246,8 @@ export function describeConfig(config: RelayConfig): Record<string, unknown> {
       stateUrl: publicStateUrl(config.tokenplace.stateUrl),
       statePassword: undefined,
       statePasswordConfigured: config.tokenplace.statePassword !== undefined,
-      trustedProxies: config.tokenplace.trustedProxies.length,
     },
+    trustedProxies: config.trustedProxies.length,
     metricsToken: undefined,
     metricsTokenConfigured: config.metricsToken !== undefined,
     allowedUpstreams: config.allowedUpstreams.entries.length > 0 ? config.allowedUpstreams.entries : 'private ranges',

@@ -13,11 +13,14 @@ import type { PoolMember } from './pool.ts';
 import { requestIdFor } from './request-id.ts';
 import { errorResponse, type ResponseClass } from './responses.ts';
 import { upstreamTarget } from './target.ts';
+import { trustedPeerCheck } from './trusted-proxies.ts';
 import { type UpstreamClient, UpstreamError, type UpstreamErrorKind, type UpstreamRequest } from './upstream.ts';
 
 /** Facts about the connection that only the hosting runtime knows. */
 export interface RelayContext {
   clientAddress?: string;
+  /** The request came in on the metrics port (TOKENPLACE_RELAY_METRICS_PORT), where only /metrics is served. */
+  metricsListener?: boolean;
 }
 
 export type RecordRequest = (
@@ -91,6 +94,7 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
   const { config, upstream, guards, metrics, record, upstreamName, now, generateId } = deps;
   const ResponseCtor = deps.Response;
   const { admission } = guards;
+  const trustedPeer = trustedPeerCheck(config.trustedProxies);
   return async function forward(request: Request, context: RelayContext | undefined): Promise<Response> {
     const startedAt = now();
     metrics.requestStarted('proxy');
@@ -145,7 +149,8 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
       protocol: url.protocol === 'https:' ? 'https' : 'http',
       host: request.headers.get('host') ?? undefined,
       requestId,
-      trustForwardedHeaders: config.trustForwardedHeaders,
+      // Forwarded headers are believed only from a proxy in TOKENPLACE_RELAY_TRUSTED_PROXIES.
+      trustForwardedHeaders: config.trustForwardedHeaders && trustedPeer(context?.clientAddress),
     });
 
     // Admission: a free slot on a pool member now, a wait in the queue, or 503 (the GPU host never sees it).

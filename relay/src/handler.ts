@@ -80,6 +80,7 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   const protocol = createTokenPlaceProtocol({
     config: config.tokenplace,
     trustForwardedHeaders: config.trustForwardedHeaders,
+    trustedProxies: config.trustedProxies,
     upstream: upstreamName,
     lifecycle,
     log,
@@ -234,6 +235,8 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     return response;
   }
 
+  // With a metrics port, /metrics lives there alone: the relay's port, which an Ingress may route to the public, has none.
+  const notHere = own('metrics', () => errorResponse(ResponseCtor, 404, 'not_found', 'Nothing here.'));
   const router = Router<Request, [RelayContext | undefined]>({
     catch: (err: unknown, request: Request) => {
       log.error({ err, method: request.method, ...pathOf(request) }, 'unhandled error');
@@ -243,7 +246,7 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   router
     .all('/livez', livez)
     .all('/healthz', healthz)
-    .all('/metrics', metricsRoute)
+    .all('/metrics', config.metricsPort === undefined ? metricsRoute : notHere)
     .all(SERVERS_PATH, forwarding ? serversRoute : notForwarded)
     .all(`${SERVERS_PATH}/*`, forwarding ? serversRoute : notForwarded)
     .all('*', forward ?? (async (request: Request) => notForwarded(request)));
@@ -261,6 +264,7 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
         };
   return (request, context) => {
     const path = pathnameOf(request.url);
+    if (context?.metricsListener === true) return path === '/metrics' ? metricsRoute(request) : notHere(request);
     const route = protocol.match(path);
     return route === undefined ? handle(request, context) : protocolRoute(request, context, route, path);
   };

@@ -61,7 +61,13 @@ export const SETTINGS = {
     name: 'TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS',
     fallback: true,
     describe:
-      'Keep X-Forwarded-Proto/-Host and extend X-Forwarded-For from the proxy in front (true) or replace them and drop Forwarded, X-Real-IP, X-Forwarded-Port/-Prefix (false).',
+      'From a peer in TOKENPLACE_RELAY_TRUSTED_PROXIES: keep X-Forwarded-Proto/-Host, Forwarded, X-Real-IP, X-Forwarded-Port/-Prefix and extend X-Forwarded-For (true). From any other peer, or with false: replace the X-Forwarded-* with what the relay saw and drop the others.',
+  },
+  trustedProxies: {
+    name: 'TOKENPLACE_RELAY_TRUSTED_PROXIES',
+    fallback: 'loopback and private ranges',
+    describe:
+      'Addresses or CIDRs (comma separated, or `none`) of the proxies in front whose forwarded headers are believed: on the HTTP path, and for the client address the protocol routes key rate limits on (the rightmost X-Forwarded-For hop outside them). Set it to your pod CIDR (k3s: 10.42.0.0/16).',
   },
   logLevel: {
     name: 'TOKENPLACE_RELAY_LOG_LEVEL',
@@ -137,6 +143,12 @@ export const SETTINGS = {
     name: 'TOKENPLACE_RELAY_CORS_CREDENTIALS',
     fallback: false,
     describe: 'Send Access-Control-Allow-Credentials: true to allowed origins; not allowed with `*`.',
+  },
+  metricsPort: {
+    name: 'TOKENPLACE_RELAY_METRICS_PORT',
+    fallback: '',
+    describe:
+      'Serve /metrics on this port only, apart from RELAY_PORT (which then answers /metrics with 404), so a proxy that routes every path of RELAY_PORT to the public never exposes it; empty: /metrics on RELAY_PORT.',
   },
   metricsToken: {
     name: 'TOKENPLACE_METRICS_TOKEN',

@@ -3,6 +3,7 @@
  * public CORS contract, and the store behind them. The relay never connects to a compute node and
  * never sees plaintext; it only moves ciphertext between mailboxes.
  */
+import type { CidrRange } from '../cidr.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Lifecycle } from '../lifecycle.ts';
 import type { RelayLogger, RouteLabel } from '../observability.ts';
@@ -23,6 +24,8 @@ import { createWire } from './wire.ts';
 export interface ProtocolDeps {
   config: TokenPlaceConfig;
   trustForwardedHeaders: boolean;
+  /** Peers whose X-Forwarded-For is believed for the client address. */
+  trustedProxies: readonly CidrRange[];
   /** The HTTP upstream as shown in diagnostics; undefined when forwarding is off. */
   upstream: string | undefined;
   lifecycle: Lifecycle;
@@ -58,6 +61,7 @@ export function createTokenPlaceProtocol(deps: ProtocolDeps): TokenPlaceProtocol
   const ctx: RouteContext = {
     config,
     trustForwardedHeaders: deps.trustForwardedHeaders,
+    trustedProxies: deps.trustedProxies,
     store,
     wire,
     clock,

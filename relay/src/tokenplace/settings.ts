@@ -3,7 +3,6 @@
  * same thing, the relay reads that name, so an operator's existing environment carries over; unlike
  * relay.py, a malformed value stops the relay with a message instead of silently falling back.
  */
-import { type CidrRange, PRIVATE_RANGES, parseCidr } from '../cidr.ts';
 import { boolean, ConfigError, type Env, integer, raw, type Setting, seconds, secret } from '../settings-parse.ts';
 
 export const TOKENPLACE_SETTINGS = {
@@ -101,12 +100,6 @@ export const TOKENPLACE_SETTINGS = {
     fallback: '10000/hour',
     describe: 'Compute-node route calls per node address, all node routes together; then 429 with Retry-After.',
   },
-  trustedProxies: {
-    name: 'TOKENPLACE_RELAY_TRUSTED_PROXIES',
-    fallback: 'loopback and private ranges',
-    describe:
-      'CIDRs of proxies whose X-Forwarded-For is believed when keying rate limits: the client is the rightmost address outside them.',
-  },
 } satisfies Record<string, Setting<unknown>>;
 
 export interface RateLimitRule {
@@ -137,7 +130,6 @@ export interface TokenPlaceConfig {
   stateSlotLeaseSeconds: number;
   publicRateLimits: RateLimitRule[];
   controlPlaneIpRateLimit: RateLimitRule | undefined;
-  trustedProxies: readonly CidrRange[];
 }
 
 const UNIT_SECONDS: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400 };
@@ -153,20 +145,6 @@ export function parseRateLimit(name: string, text: string): RateLimitRule | unde
 
 function rateLimit(env: Env, setting: Setting<string>): RateLimitRule | undefined {
   return parseRateLimit(setting.name, raw(env, setting.name) ?? setting.fallback);
-}
-
-const LOOPBACK: CidrRange[] = [parseCidr('127.0.0.0/8') as CidrRange, parseCidr('::1/128') as CidrRange];
-
-function trustedProxies(env: Env): readonly CidrRange[] {
-  const { name } = TOKENPLACE_SETTINGS.trustedProxies;
-  const value = raw(env, name);
-  if (value === undefined) return [...LOOPBACK, ...PRIVATE_RANGES];
-  if (value.toLowerCase() === 'none') return [];
-  return value.split(',').map((entry) => {
-    const range = parseCidr(entry.trim());
-    if (range === undefined) throw new ConfigError(name, `not a CIDR: ${JSON.stringify(entry.trim())}`);
-    return range;
-  });
 }
 
 function stateUrl(env: Env): string | undefined {
@@ -230,6 +208,5 @@ export function loadTokenPlaceConfig(env: Env, singleServerToken: string | undef
     stateSlotLeaseSeconds: seconds(env, s.stateSlotLeaseSeconds, 1, 300),
     publicRateLimits: [hourly, daily].filter((rule): rule is RateLimitRule => rule !== undefined),
     controlPlaneIpRateLimit: rateLimit(env, s.controlPlaneIpRateLimit),
-    trustedProxies: trustedProxies(env),
   };
 }

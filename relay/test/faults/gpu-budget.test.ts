@@ -86,10 +86,17 @@ describe('the GPU budget', () => {
 
     await postAndAbandon(relay.port, 150);
     await postAndAbandon(relay.port, 150);
-    // Both clients are gone, both generations still run: the slots are taken, and shown as orphaned.
-    const samples = await scrape(relay.port);
+    // Both clients are gone, both generations still run: the slots are taken, and shown as orphaned
+    // (as soon as the relay has told the closed socket from a half-closed one: a write, one round trip).
+    const samples = await eventually(
+      async () => {
+        const now = await scrape(relay.port);
+        return sampleValue(now, 'tokenplace_relay_upstream_orphaned', { member: 'static' }) === 2 ? now : undefined;
+      },
+      1_000,
+      'both slots to show as orphaned',
+    );
     expect(sampleValue(samples, 'tokenplace_relay_upstream_in_flight', { member: 'static' })).toBe(2);
-    expect(sampleValue(samples, 'tokenplace_relay_upstream_orphaned', { member: 'static' })).toBe(2);
 
     for (let i = 2; i < 20; i++) await postAndAbandon(relay.port, 150);
     await eventually(async () => (gpu.running === 0 ? true : undefined), 10_000, 'the GPU host to finish');

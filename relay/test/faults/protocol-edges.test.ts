@@ -114,6 +114,30 @@ describe('upstream status codes', () => {
       raw.close();
     }
   });
+
+  it('an unsolicited 100 Continue before the final response gets a prompt 502 (not fixed: undici refuses it), and the relay stays healthy', async () => {
+    let answered = 0;
+    const raw = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        answered++;
+        socket.end('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nfinal');
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const address = raw.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const continuing = await startRelay({ TOKENPLACE_RELAY_UPSTREAM_URL: `http://127.0.0.1:${port}` });
+      // A POST is never replayed: exactly one exchange, one 502, no hang. See docs/reliability.md, "What is not covered".
+      const res = await send(continuing.port, { method: 'POST', path: '/v1/chat/completions', body: '{}' });
+      expectJsonError(res, 502, 'upstream_reset');
+      expect(answered).toBe(1);
+      expectNoCrashLogged(continuing);
+    } finally {
+      raw.close();
+    }
+  });
 });
 
 describe('forwarding claims from clients', () => {
@@ -140,6 +164,53 @@ describe('forwarding claims from clients', () => {
       for (const [name, value] of Object.entries(CLAIMS)) expect(seen[name], name).toBe(passes ? value : undefined);
     },
   );
+
+  it('with TOKENPLACE_RELAY_TRUSTED_PROXIES, forwarded headers are believed from a listed peer only', async () => {
+    const listing = await startRelay({
+      TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url,
+      TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS: 'true',
+      TOKENPLACE_RELAY_TRUSTED_PROXIES: '127.0.0.1/32, ::1',
+    });
+    const claims = {
+      ...CLAIMS,
+      'x-forwarded-for': '198.51.100.7',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'chat.example.org',
+    };
+    // The proxy in front: 127.0.0.1, listed.
+    const fromProxy = await send(listing.port, { path: '/v1/claims', headers: claims });
+    expect(fromProxy.status).toBe(200);
+    const believed = upstream.requests.at(-1)?.headers ?? {};
+    for (const [name, value] of Object.entries(CLAIMS)) expect(believed[name], name).toBe(value);
+    expect(believed['x-forwarded-for']).toBe('198.51.100.7, 127.0.0.1');
+    expect(believed['x-forwarded-proto']).toBe('https');
+    expect(believed['x-forwarded-host']).toBe('chat.example.org');
+
+    // Anyone else (127.0.0.2 is loopback too, but not listed): the claims are dropped or replaced with what the relay saw.
+    const fromElsewhere = await send(listing.port, { path: '/v1/claims', headers: claims, localAddress: '127.0.0.2' });
+    expect(fromElsewhere.status).toBe(200);
+    const replaced = upstream.requests.at(-1)?.headers ?? {};
+    for (const name of Object.keys(CLAIMS)) expect(replaced[name], name).toBeUndefined();
+    expect(replaced['x-forwarded-for']).toBe('127.0.0.2');
+    expect(replaced['x-forwarded-proto']).toBe('http');
+    expect(replaced['x-forwarded-host']).toBe(`127.0.0.1:${listing.port}`);
+  });
+
+  it('TOKENPLACE_RELAY_TRUSTED_PROXIES=none trusts no peer, even with TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS=true', async () => {
+    const trustingNone = await startRelay({
+      TOKENPLACE_RELAY_UPSTREAM_URL: upstream.url,
+      TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS: 'true',
+      TOKENPLACE_RELAY_TRUSTED_PROXIES: 'none',
+    });
+    const res = await send(trustingNone.port, {
+      path: '/v1/claims',
+      headers: { ...CLAIMS, 'x-forwarded-for': '198.51.100.7' },
+    });
+    expect(res.status).toBe(200);
+    const seen = upstream.requests.at(-1)?.headers ?? {};
+    for (const name of Object.keys(CLAIMS)) expect(seen[name], name).toBeUndefined();
+    expect(seen['x-forwarded-for']).toBe('127.0.0.1');
+  });
 });
 
 describe('pipelining', () => {

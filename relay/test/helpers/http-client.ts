@@ -17,6 +17,8 @@ export interface RequestOptions {
   body?: Buffer | string;
   /** Sends the body as chunked pieces without a content-length. */
   chunks?: (Buffer | string)[];
+  /** The client's own address (another loopback address such as 127.0.0.2 makes a different peer). */
+  localAddress?: string;
 }
 
 /** A node:http request on a fresh connection (no agent, no decoding), read to the end. */
@@ -28,6 +30,7 @@ export function send(port: number, options: RequestOptions = {}, ms = 5_000): Pr
     method: options.method ?? 'GET',
     path: options.path ?? '/',
     headers: options.headers,
+    localAddress: options.localAddress,
     agent: false,
   });
   req.once('error', done.reject);

@@ -93,6 +93,13 @@ describe('loadConfig', () => {
     [{ TOKENPLACE_RELAY_MAX_BODY_BYTES: '10MB' }, 'TOKENPLACE_RELAY_MAX_BODY_BYTES', 'whole number'],
     [{ TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS: 'maybe' }, 'TOKENPLACE_RELAY_TRUST_FORWARDED_HEADERS', 'true or false'],
     [{ TOKENPLACE_RELAY_LOG_LEVEL: 'loud' }, 'TOKENPLACE_RELAY_LOG_LEVEL', 'one of'],
+    [{ TOKENPLACE_RELAY_METRICS_PORT: '0' }, 'TOKENPLACE_RELAY_METRICS_PORT', 'between'],
+    [
+      { RELAY_PORT: '9090', TOKENPLACE_RELAY_METRICS_PORT: '9090' },
+      'TOKENPLACE_RELAY_METRICS_PORT',
+      'must differ from RELAY_PORT',
+    ],
+    [{ TOKENPLACE_RELAY_METRICS_PORT: '5010' }, 'TOKENPLACE_RELAY_METRICS_PORT', 'must differ from RELAY_PORT'],
   ])('rejects %j naming %s', (env, variable, problem) => {
     const error = errorOf(env as Record<string, string>);
     expect(error.variable).toBe(variable);

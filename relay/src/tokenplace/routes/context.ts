@@ -1,9 +1,10 @@
 /** What every protocol route is given, and the checks the compute-node routes share. */
+import type { CidrRange } from '../../cidr.ts';
 import type { Clock } from '../../clock.ts';
 import type { Lifecycle } from '../../lifecycle.ts';
 import type { RelayLogger } from '../../observability.ts';
+import { clientAddress } from '../../trusted-proxies.ts';
 import type { ServerTokens } from '../auth.ts';
-import { clientAddress } from '../client-address.ts';
 import { hasPlaintextFields, hasUnexpectedFields, isObject, nonEmptyString } from '../envelope.ts';
 import type { RateLimitRefusal, RateLimits } from '../rate-limits.ts';
 import type { TokenPlaceConfig } from '../settings.ts';
@@ -13,6 +14,7 @@ import type { Wire } from '../wire.ts';
 export interface RouteContext {
   config: TokenPlaceConfig;
   trustForwardedHeaders: boolean;
+  trustedProxies: readonly CidrRange[];
   store: TokenPlaceStore;
   wire: Wire;
   clock: Clock;
@@ -35,7 +37,7 @@ export function addressOf(ctx: RouteContext, request: Request, peer: Peer | unde
   return clientAddress(
     peer?.clientAddress,
     request.headers.get('x-forwarded-for'),
-    ctx.config.trustedProxies,
+    ctx.trustedProxies,
     ctx.trustForwardedHeaders,
   );
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { memoryRateLimiters } from '../../../node/rate-limiters.ts';
 import { capabilities, harness, TOKEN } from '../harness.ts';
 
 const REGISTER = '/api/v1/relay/servers/register';
@@ -11,6 +12,27 @@ describe('POST /api/v1/relay/servers/register', () => {
       expect(reply.status).toBe(401);
       expect(reply.body).toEqual({ error: { message: 'Missing or invalid relay server token', code: 401 } });
     }
+  });
+
+  it('counts wrong tokens against the public quota: past it, 429 with Retry-After and no more log lines', async () => {
+    const h = harness({ API_RATE_LIMIT: '5/hour' }, { rateLimiters: memoryRateLimiters });
+    const statuses: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const reply = await h.send('POST', REGISTER, { server_public_key: 'k' }, { 'x-relay-server-token': `guess-${i}` });
+      statuses.push(reply.status);
+    }
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    expect(new Set(statuses.slice(5))).toEqual(new Set([429]));
+    const warnings = h.lines.filter((line) => line.level === 'warn' && line.message?.includes('wrong server token'));
+    expect(warnings).toHaveLength(5);
+    // Another address still gets its own answer.
+    const other = await h.send(
+      'POST',
+      REGISTER,
+      { server_public_key: 'k' },
+      { 'x-relay-server-token': 'x', 'x-test-peer': '198.51.100.8' },
+    );
+    expect(other.status).toBe(401);
   });
 
   it('accepts any of the tokens in TOKEN_PLACE_RELAY_SERVER_TOKENS', async () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { type CidrRange, parseCidr } from '../../../src/cidr.ts';
 import { loadConfig } from '../../../src/config.ts';
-import { clientAddress } from '../../../src/tokenplace/client-address.ts';
 import { parseRateLimit } from '../../../src/tokenplace/settings.ts';
+import { clientAddress, parseTrustedProxies, trustedPeerCheck } from '../../../src/trusted-proxies.ts';
 import { configErrorOf } from '../../helpers/config-error.ts';
 
 describe('token.place settings', () => {
@@ -69,5 +69,27 @@ describe('clientAddress', () => {
     expect(clientAddress('10.42.0.5', '198.51.100.7, not-an-ip', proxies, true)).toBe('10.42.0.5');
     expect(clientAddress('127.0.0.1', '10.0.0.1, 10.0.0.2', proxies, true)).toBe('10.0.0.1');
     expect(clientAddress('::ffff:127.0.0.1', '[2001:db8::1]', proxies, true)).toBe('[2001:db8::1]');
+  });
+});
+
+describe('trusted proxies (TOKENPLACE_RELAY_TRUSTED_PROXIES)', () => {
+  it('default to loopback and private ranges; "none" trusts nobody; bare addresses are single-address ranges', () => {
+    const byDefault = trustedPeerCheck(parseTrustedProxies(undefined));
+    expect(['127.0.0.1', '::1', '10.42.0.7', '192.168.1.2', '::ffff:10.0.0.1'].map(byDefault)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(['203.0.113.9', '2001:db8::1', undefined].map(byDefault)).toEqual([false, false, false]);
+    expect(trustedPeerCheck(parseTrustedProxies('none'))('127.0.0.1')).toBe(false);
+    const listed = trustedPeerCheck(parseTrustedProxies('10.42.0.0/16, 192.0.2.1'));
+    expect(['10.42.3.4', '192.0.2.1', '192.0.2.2', '10.43.0.1'].map(listed)).toEqual([true, true, false, false]);
+  });
+
+  it('keeps answering the same once its cache is full', () => {
+    const check = trustedPeerCheck(parseTrustedProxies('10.0.0.0/8'), 2);
+    for (let i = 0; i < 5; i++) expect([check(`10.0.0.${i}`), check(`11.0.0.${i}`)]).toEqual([true, false]);
   });
 });
