@@ -13,7 +13,7 @@ import { processSpecs } from './components.ts';
 import { cniConfig, containerdConfig, kubeconfig, kubeletConfig, kubeProxyConfig, resolvConf } from './configs.ts';
 import { type Exec, exec, must } from './exec.ts';
 import { type Layout, paths } from './layout.ts';
-import { networkDown, networkUp } from './network.ts';
+import { deleteKubernetesRules, kubernetesChainsPresent, networkDown, networkUp } from './network.ts';
 import { clientIdentities, ensurePki } from './pki.ts';
 import { logTail, pidFileNames, pidsMatching, startProcess, stopByPidFile, waitReady } from './processes.ts';
 
@@ -47,6 +47,11 @@ export async function clusterUp(
 ): Promise<ClusterHandle> {
   const leftovers = await clusterDown(l, bin, () => {});
   if (leftovers.length > 0) throw new Error(`a previous cluster could not be removed:\n${leftovers.join('\n')}`);
+  if (await kubernetesChainsPresent()) {
+    throw new Error(
+      "another Kubernetes runs on this machine (iptables has KUBE-* chains that are not this runner's); a second kube-proxy and kubelet would fight over them, so e2e:cluster needs the machine to itself",
+    );
+  }
   const p = paths(l);
   await writeConfigs(l);
   await networkUp(l);
@@ -167,6 +172,8 @@ export async function clusterDown(
   run: Exec = exec,
 ): Promise<string[]> {
   const p = paths(l);
+  // The runner's state folder says the Kubernetes whose iptables chains are here was this runner's.
+  const owned = existsSync(p.pids);
   const problems: string[] = [];
   const note = (problem: string | undefined) => {
     if (problem) problems.push(problem);
@@ -211,8 +218,10 @@ export async function clusterDown(
       }
     }
   }
-  if (bin['kube-proxy']) await run(bin['kube-proxy'], ['--cleanup']);
-  if (bin['kube-router']) await run(bin['kube-router'], ['--cleanup-config']);
+  if (owned) {
+    if (bin['kube-proxy']) await run(bin['kube-proxy'], ['--cleanup']);
+    problems.push(...(await deleteKubernetesRules(run)));
+  }
   for (const ns of await podNetns(l, run)) {
     const out = await run('ip', ['netns', 'delete', ns]);
     if (out.exitCode !== 0) problems.push(`pod network namespace ${ns}: ${out.stderr.trim()}`);
@@ -232,5 +241,11 @@ export async function clusterDown(
   for (const dir of [l.runDir, l.stateDir]) {
     await rm(dir, { recursive: true, force: true }).catch((error: Error) => problems.push(`rm ${dir}: ${error.message}`));
   }
+  // What must be gone now: the processes that used the cluster's folders, and (if ours) the KUBE-* chains.
+  for (const dir of [l.runDir, l.stateDir]) {
+    const left = await pidsMatching(dir);
+    if (left.length > 0) problems.push(`processes still running with ${dir} on their command line: ${left.join(', ')}`);
+  }
+  if (owned && (await kubernetesChainsPresent(run))) problems.push('iptables still has KUBE-* chains');
   return problems;
 }

@@ -91,3 +91,50 @@ export function splitRule(line: string): string[] {
   for (let m = pattern.exec(line); m; m = pattern.exec(line)) args.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]);
   return args;
 }
+
+const BUILTIN_CHAINS = new Set(['INPUT', 'FORWARD', 'OUTPUT', 'PREROUTING', 'POSTROUTING']);
+
+/** Whether iptables holds chains of a Kubernetes (kube-proxy, kube-router, kubelet): `KUBE-*`. */
+export async function kubernetesChainsPresent(run: Exec = exec): Promise<boolean> {
+  for (const table of ['filter', 'nat', 'mangle']) {
+    const listed = await run('iptables', ['-w', '-t', table, '-S']);
+    if (/^-N KUBE-/m.test(listed.stdout)) return true;
+  }
+  return false;
+}
+
+/**
+ * Removes every `KUBE-*` chain, the rules of the built-in chains that jump to them, and kube-router's
+ * `KUBE-*` ipsets. Only for a machine whose Kubernetes was this runner's (the caller checks):
+ * kube-proxy's and kube-router's own clean-up commands leave kube-router's policy chains, the
+ * kubelet's firewall chains and kube-router's ipsets behind (kube-router v2.1.0's even crashes).
+ */
+export async function deleteKubernetesRules(run: Exec = exec): Promise<string[]> {
+  const problems: string[] = [];
+  for (const table of ['filter', 'nat', 'mangle']) {
+    const listed = await run('iptables', ['-w', '-t', table, '-S']);
+    if (listed.exitCode !== 0) continue;
+    const chains: string[] = [];
+    for (const line of listed.stdout.split('\n')) {
+      if (line.startsWith('-N KUBE-')) chains.push(line.slice(3).trim());
+      if (!line.startsWith('-A ')) continue;
+      const spec = splitRule(line.slice(3));
+      const jump = spec[spec.indexOf('-j') + 1] ?? '';
+      if (BUILTIN_CHAINS.has(spec[0]) && jump.startsWith('KUBE-')) {
+        const out = await run('iptables', ['-w', '-t', table, '-D', ...spec]);
+        if (out.exitCode !== 0) problems.push(`iptables -t ${table} -D ${spec.join(' ')}: ${out.stderr.trim()}`);
+      }
+    }
+    for (const chain of chains) await run('iptables', ['-w', '-t', table, '-F', chain]);
+    for (const chain of chains) {
+      const out = await run('iptables', ['-w', '-t', table, '-X', chain]);
+      if (out.exitCode !== 0) problems.push(`iptables -t ${table} -X ${chain}: ${out.stderr.trim()}`);
+    }
+  }
+  const sets = await run('ipset', ['list', '-n']);
+  for (const name of sets.stdout.split('\n').filter((set) => set.startsWith('KUBE-'))) {
+    const out = await run('ipset', ['destroy', name]);
+    if (out.exitCode !== 0) problems.push(`ipset destroy ${name}: ${out.stderr.trim()}`);
+  }
+  return problems;
+}
