@@ -4,35 +4,14 @@
  * Creates a kind cluster, loads the locally built images, installs the chart, runs the same checks as
  * `dagger call e2e`, and deletes the cluster. Needs docker, kind >= v0.24.0, kubectl >= 1.31, helm.
  */
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { CommandOutput } from '../src/cluster/judge.ts';
+import { exec } from '../local-cluster/exec.ts';
 import { newRunId, STANDIN_CONTEXT } from '../src/project.ts';
-import { type Exec, runKindE2e } from './kind.ts';
-
-const exec: Exec = (command, args, options = {}) =>
-  new Promise<CommandOutput>((done) => {
-    const capture = options.capture ?? true;
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: { ...process.env, ...options.env },
-      stdio: capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk;
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk;
-    });
-    child.on('error', (error) => done({ exitCode: 127, stdout, stderr: `${command}: ${error.message}` }));
-    child.on('close', (code) => done({ exitCode: code ?? 1, stdout, stderr }));
-  });
+import { runKindE2e } from './kind.ts';
 
 async function main(): Promise<number> {
   let values: { 'keep-cluster'?: boolean; 'relay-image'?: string };

@@ -50,7 +50,7 @@ describe('kind path', () => {
     const { exec, calls } = fakeExec({ scripts: () => ({ exitCode: 1, stdout: '', stderr: 'judged elsewhere' }) });
     const f = files();
     await expect(runKindE2e(options, exec, f.fs, () => {}, ['ci/standin/Dockerfile'])).rejects.toThrow(
-      /e2e on kind \(tokenplace-e2e-r1\): 0 passed, 1 failed, 10 skipped\nfailed: cluster-ready/,
+      /e2e on kind \(tokenplace-e2e-r1\): 0 passed, 1 failed, 11 skipped\nfailed: cluster-ready/,
     );
     const lines = calls.map((c) => `${c.command} ${c.args.join(' ')}`);
     expect(lines.slice(0, 4)).toEqual([

@@ -1,17 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Admission, AdmissionRejection, type Admitted, type WaitOutcome } from '../../src/admission.ts';
-import { type PoolMember, UpstreamPool } from '../../src/pool.ts';
+import type { PoolMember } from '../../src/pool.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
+import { staticPool } from '../helpers/static-pool.ts';
 
 function setup(maxConcurrency: number, queueLength: number, queueTimeoutMs = 1000) {
   const clock = new FakeClock();
-  const pool = new UpstreamPool({
-    staticUrl: new URL('http://gpu-server:8000'),
-    maxConcurrency,
-    ejectAfterFailures: 3,
-    ejectBackoffMs: 1000,
-    clock,
-  });
+  const pool = staticPool(maxConcurrency, clock);
   const waits: { seconds: number; outcome: WaitOutcome }[] = [];
   const rejected: string[] = [];
   const admission = new Admission(pool, {

@@ -5,10 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { Admission, AdmissionRejection, type Admitted } from '../../src/admission.ts';
 import { publicUpstream } from '../../src/config.ts';
-import { type PoolMember, UpstreamPool } from '../../src/pool.ts';
+import type { PoolMember } from '../../src/pool.ts';
 import { SharedSlots, type SlotCandidate, type SlotLeaseStore } from '../../src/slots.ts';
 import { StoreUnavailableError } from '../../src/tokenplace/store.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
+import { staticPool } from '../helpers/static-pool.ts';
 
 class FakeLeases implements SlotLeaseStore {
   readonly held = new Map<string, number>();
@@ -44,13 +45,7 @@ class FakeLeases implements SlotLeaseStore {
 
 function replica(store: SlotLeaseStore, maxConcurrency: number, queueLength = 10) {
   const clock = new FakeClock();
-  const pool = new UpstreamPool({
-    staticUrl: new URL('http://gpu-server:8000'),
-    maxConcurrency,
-    ejectAfterFailures: 3,
-    ejectBackoffMs: 1000,
-    clock,
-  });
+  const pool = staticPool(maxConcurrency, clock);
   const rejected: string[] = [];
   const admission = new Admission(pool, {
     queueLength,
