@@ -34,8 +34,22 @@ const NOT_FORWARDED_UPSTREAM = new Set([
 /** Client claims about earlier hops, passed on only when the peer is trusted to have set them. */
 const FORWARDING_CLAIMS = new Set(['forwarded', 'x-real-ip', 'x-forwarded-port', 'x-forwarded-prefix']);
 
+/** The last Connection value parsed and its names: nearly every message carries the same one ("keep-alive"). */
+let lastConnection = '';
+let lastNamed: Set<string> | undefined;
+
 function namedByConnection(value: string | string[] | null | undefined): Set<string> | undefined {
   if (value == null) return undefined;
+  if (value === lastConnection) return lastNamed;
+  const named = parseConnection(value);
+  if (typeof value === 'string') {
+    lastConnection = value;
+    lastNamed = named;
+  }
+  return named;
+}
+
+function parseConnection(value: string | string[]): Set<string> | undefined {
   const joined = Array.isArray(value) ? value.join(',') : value;
   const names = new Set<string>();
   for (const token of joined.split(',')) {
