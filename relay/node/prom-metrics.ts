@@ -21,11 +21,21 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
   // Process metrics include process_open_fds and process_max_fds.
   collectDefaultMetrics({ register: registry });
 
-  const requests = new Counter({
+  // The per-request counts are kept in plain numbers and handed to prom-client at scrape time:
+  // prom-client hashes the label set on every increment, even through a labelled child.
+  const finished: { labels: { method: string; route: string; status: string }; pending: number }[] = [];
+  new Counter({
     name: `${PREFIX}requests_total`,
     help: 'Requests handled, by method, route and status.',
     labelNames: ['method', 'route', 'status'] as const,
     registers: [registry],
+    collect() {
+      for (const entry of finished) {
+        if (entry.pending === 0) continue;
+        this.inc(entry.labels, entry.pending);
+        entry.pending = 0;
+      }
+    },
   });
   const duration = new Histogram({
     name: `${PREFIX}request_duration_seconds`,
@@ -40,11 +50,15 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
     labelNames: ['kind'] as const,
     registers: [registry],
   });
-  const inFlight = new Gauge({
+  const inFlightOf = new Map<string, { count: number }>();
+  new Gauge({
     name: `${PREFIX}requests_in_flight`,
     help: 'Requests being handled, including streaming responses.',
     labelNames: ['route'] as const,
     registers: [registry],
+    collect() {
+      for (const [route, { count }] of inFlightOf) this.set({ route }, count);
+    },
   });
   for (const kind of ['connect', 'timeout', 'reset', 'protocol', 'overloaded']) upstreamErrors.inc({ kind }, 0);
 
@@ -132,38 +146,52 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
   const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
   const methodLabel = (method: string) => (KNOWN_METHODS.has(method) ? method : 'OTHER');
 
-  // prom-client hashes a label object on every call; the label sets are few, so their children are kept.
-  const inFlightOf = new Map<string, Gauge.Internal<'route'>>();
-  const finishedOf = new Map<string, { requests: Counter.Internal; duration: Histogram.Internal<'method' | 'route'> }>();
+  // The label sets are few: each is found by route, method label and status, without building a key.
+  type Finished = (typeof finished)[number] & { duration: Histogram.Internal<'method' | 'route'> };
+  const finishedOf = new Map<string, Map<string, Map<number, Finished>>>();
   const inFlightFor = (route: string) => {
-    let child = inFlightOf.get(route);
-    if (child === undefined) {
-      child = inFlight.labels({ route });
-      inFlightOf.set(route, child);
+    let count = inFlightOf.get(route);
+    if (count === undefined) {
+      count = { count: 0 };
+      inFlightOf.set(route, count);
     }
-    return child;
+    return count;
+  };
+  const finishedFor = (route: string, method: string, status: number): Finished => {
+    let byMethod = finishedOf.get(route);
+    if (byMethod === undefined) {
+      byMethod = new Map();
+      finishedOf.set(route, byMethod);
+    }
+    let byStatus = byMethod.get(method);
+    if (byStatus === undefined) {
+      byStatus = new Map();
+      byMethod.set(method, byStatus);
+    }
+    let entry = byStatus.get(status);
+    if (entry === undefined) {
+      entry = {
+        labels: { method, route, status: statusLabel(status) },
+        pending: 0,
+        duration: duration.labels({ method, route }),
+      };
+      finished.push(entry);
+      byStatus.set(status, entry);
+    }
+    return entry;
   };
 
   return {
     registry,
     ...createTokenPlaceMetrics(registry),
     requestStarted(route) {
-      inFlightFor(route).inc();
+      inFlightFor(route).count++;
     },
     requestFinished(route, method, status, durationSeconds) {
-      inFlightFor(route).dec();
-      const labelMethod = methodLabel(method);
-      const key = `${labelMethod} ${route} ${status}`;
-      let children = finishedOf.get(key);
-      if (children === undefined) {
-        children = {
-          requests: requests.labels({ method: labelMethod, route, status: statusLabel(status) }),
-          duration: duration.labels({ method: labelMethod, route }),
-        };
-        finishedOf.set(key, children);
-      }
-      children.requests.inc();
-      children.duration.observe(durationSeconds);
+      inFlightFor(route).count--;
+      const entry = finishedFor(route, methodLabel(method), status);
+      entry.pending++;
+      entry.duration.observe(durationSeconds);
     },
     upstreamError(kind) {
       upstreamErrors.inc({ kind });
