@@ -4,24 +4,20 @@
  * forever.
  */
 import { connect, type Socket } from 'node:net';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deferred, eventually, within } from '../helpers/async.ts';
 import { send } from '../helpers/http-client.ts';
 import { sampleValue, scrape } from '../helpers/metrics.ts';
-import { startRelay, stopAllRelays } from '../helpers/relay-process.ts';
+import { startRelay } from '../helpers/relay-process.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
+import { stopRelaysAndUpstreamsAfterEach } from './cleanup.ts';
 import { expectHealthy, expectJsonError, expectNoCrashLogged } from './expect.ts';
 
 const TOKEN = 'gpu-budget-node-token-51c2';
 
 let upstream: TestUpstream | undefined;
 
-afterEach(async () => {
-  await stopAllRelays();
-  await upstream?.close();
-  upstream = undefined;
-});
-afterAll(stopAllRelays);
+stopRelaysAndUpstreamsAfterEach();
 
 /**
  * A GPU host that works on each request for generationMs whatever happens to the connection

@@ -5,22 +5,18 @@
  * client that is gone leaves the queue and its slot shows as orphaned, as before.
  */
 import { connect } from 'node:net';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually, within } from '../helpers/async.ts';
 import { parseRawResponse, type RawResponse } from '../helpers/http-client.ts';
 import { sampleValue, scrape } from '../helpers/metrics.ts';
-import { startRelay, stopAllRelays } from '../helpers/relay-process.ts';
+import { startRelay } from '../helpers/relay-process.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
+import { stopRelaysAndUpstreamsAfterEach } from './cleanup.ts';
 import { expectHealthy, expectNoCrashLogged } from './expect.ts';
 
 let upstream: TestUpstream | undefined;
 
-afterEach(async () => {
-  await stopAllRelays();
-  await upstream?.close();
-  upstream = undefined;
-});
-afterAll(stopAllRelays);
+stopRelaysAndUpstreamsAfterEach();
 
 /** An upstream that answers each request after ms, like a GPU host generating. */
 async function slowUpstream(ms: number): Promise<TestUpstream> {

@@ -2,23 +2,19 @@
  * Fault suite, addresses the relay never connects to: cloud metadata and link-local addresses
  * (whatever the allowlist says, and also when a listed host name resolves to one), and port 0.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { withFakeDns } from '../helpers/fake-dns.ts';
 import { send } from '../helpers/http-client.ts';
-import { runRelayToExit, startRelay, stopAllRelays } from '../helpers/relay-process.ts';
+import { runRelayToExit, startRelay } from '../helpers/relay-process.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
+import { stopRelaysAndUpstreamsAfterEach } from './cleanup.ts';
 import { expectHealthy, expectJsonError, expectNoCrashLogged } from './expect.ts';
 
 const TOKEN = 'never-upstreams-node-token-93af';
 
 let upstream: TestUpstream | undefined;
 
-afterEach(async () => {
-  await stopAllRelays();
-  await upstream?.close();
-  upstream = undefined;
-});
-afterAll(stopAllRelays);
+stopRelaysAndUpstreamsAfterEach();
 
 function register(port: number, url: string) {
   return send(port, {

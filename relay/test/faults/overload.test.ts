@@ -4,22 +4,18 @@
  * none hang and none are lost; a client that leaves the queue never reaches the upstream.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deferred, eventually, within } from '../helpers/async.ts';
 import { type ClientResponse, send } from '../helpers/http-client.ts';
 import { type Sample, sampleValue, scrape } from '../helpers/metrics.ts';
-import { startRelay, stopAllRelays } from '../helpers/relay-process.ts';
+import { startRelay } from '../helpers/relay-process.ts';
 import { type RecordedRequest, startUpstream, type TestUpstream } from '../helpers/upstream-server.ts';
+import { stopRelaysAndUpstreamsAfterEach } from './cleanup.ts';
 import { expectHealthy, expectJsonError, expectNoCrashLogged } from './expect.ts';
 
 let upstream: TestUpstream | undefined;
 
-afterEach(async () => {
-  await stopAllRelays();
-  await upstream?.close();
-  upstream = undefined;
-});
-afterAll(stopAllRelays);
+stopRelaysAndUpstreamsAfterEach();
 
 /** An upstream that holds every request until the gate opens, and records how many it had at once. */
 async function gatedUpstream() {

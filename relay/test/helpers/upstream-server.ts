@@ -45,6 +45,13 @@ export const echo: UpstreamHandler = (req, res, recorded) => {
   req.resume();
 };
 
+const open = new Set<TestUpstream>();
+
+/** Closes every upstream started by startUpstream and not closed yet (for afterEach hooks). */
+export async function closeAllUpstreams(): Promise<void> {
+  await Promise.all([...open].map((upstream) => upstream.close()));
+}
+
 /** A node:http server on 127.0.0.1 standing in for the GPU host; records every request it receives. */
 export function startUpstream(): Promise<TestUpstream> {
   const requests: RecordedRequest[] = [];
@@ -72,7 +79,7 @@ export function startUpstream(): Promise<TestUpstream> {
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
-      resolve({
+      const upstream: TestUpstream = {
         server,
         port,
         url: `http://127.0.0.1:${port}`,
@@ -81,10 +88,13 @@ export function startUpstream(): Promise<TestUpstream> {
           current = handler;
         },
         close() {
+          open.delete(upstream);
           server.closeAllConnections();
           return new Promise((done) => server.close(() => done()));
         },
-      });
+      };
+      open.add(upstream);
+      resolve(upstream);
     });
   });
 }
