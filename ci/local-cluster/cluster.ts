@@ -15,7 +15,7 @@ import { type Exec, exec, must } from './exec.ts';
 import { type Layout, paths } from './layout.ts';
 import { deleteKubernetesRules, kubernetesChainsPresent, networkDown, networkUp } from './network.ts';
 import { clientIdentities, ensurePki } from './pki.ts';
-import { logTail, pidFileNames, pidsMatching, startProcess, stopByPidFile, waitReady } from './processes.ts';
+import { killQuietly, logTail, pidFileNames, pidsMatching, startProcess, stopByPidFile, waitReady } from './processes.ts';
 
 export interface ClusterHandle {
   kubeconfig: string;
@@ -201,22 +201,10 @@ export async function clusterDown(
     note(await stopByPidFile(p.pids, name));
   }
   // Whatever containerd's shims still run (their containers die with them).
-  for (const pid of await pidsMatching(p.containerdSocket)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  for (const pid of await pidsMatching(p.containerdSocket)) killQuietly(pid);
   for (const cgroup of (await kubeletCgroups()).filter((dir) => dir.includes('/pids/') || dir.includes('/cpu,'))) {
     const procs = await readFile(join(cgroup, 'cgroup.procs'), 'utf8').catch(() => '');
-    for (const pid of procs.split('\n').filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
+    for (const pid of procs.split('\n').filter(Boolean)) killQuietly(Number(pid));
   }
   if (owned) {
     if (bin['kube-proxy']) await run(bin['kube-proxy'], ['--cleanup']);

@@ -33,6 +33,15 @@ export async function startProcess(spec: ProcessSpec, logsDir: string, pidsDir: 
   }
 }
 
+/** SIGKILL, ignoring a process that is gone already. */
+export function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -4,12 +4,14 @@
  * completes a chat through the relay. A second release of the chart, protocol only (no HTTP
  * upstream), one replica, its NetworkPolicy opened to the LAN as the family example does.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { type PeerProcess, startPeer } from '../../relay/test/helpers/peer-process.ts';
 import { relayFullname, setJsonArgs } from '../src/chart-values.ts';
 import type { StepReport } from '../src/cluster/run.ts';
 import type { Scenario } from '../src/cluster/scenario.ts';
+import { shQuote } from '../src/cluster/shell.ts';
 import { exec } from './exec.ts';
 import type { LocalRun } from './scenario-runner.ts';
 
@@ -88,14 +90,15 @@ export async function tokenplaceChecks(ctx: Context, onReport: (report: StepRepo
       'a protocol-only release: NodePort on the LAN, its NetworkPolicy admitting the LAN',
       'setup',
       async () => {
+        const ns = shQuote(ctx.scenario.namespace);
         const out = await sh(
-          `helm upgrade --install ${TOKENPLACE_RELEASE} '${ctx.scenario.chartPath}' --namespace '${ctx.scenario.namespace}' --wait --timeout 240s ${setJsonArgs(
+          `helm upgrade --install ${TOKENPLACE_RELEASE} ${shQuote(ctx.scenario.chartPath)} --namespace ${ns} --wait --timeout 240s ${setJsonArgs(
             tokenplaceValues(ctx, token),
           )
-            .map((arg) => `'${arg.replace(/'/g, `'\\''`)}'`)
+            .map(shQuote)
             .join(
               ' ',
-            )} && kubectl -n '${ctx.scenario.namespace}' get svc ${relayFullname(TOKENPLACE_RELEASE)} -o jsonpath='NODE_PORT={.spec.ports[0].nodePort}'`,
+            )} && kubectl -n ${ns} get svc ${relayFullname(TOKENPLACE_RELEASE)} -o jsonpath='NODE_PORT={.spec.ports[0].nodePort}'`,
         );
         const port = /NODE_PORT=(\d+)/.exec(out.stdout)?.[1];
         if (out.exitCode !== 0 || !port)
@@ -144,21 +147,17 @@ export async function tokenplaceChecks(ctx: Context, onReport: (report: StepRepo
       "token.place's client.py on the LAN completes an encrypted chat through the relay",
       'check',
       async () => {
-        const forwarder = await import('node:child_process').then(({ spawn }) =>
-          spawn(
-            netns[0],
-            [
-              ...netns.slice(1),
-              process.execPath,
-              join(ctx.repoRoot, 'ci/local-cluster/tcp-forward.ts'),
-              String(CLIENT_PORT),
-              ctx.layout.nodeIp,
-              relayUrl.split(':').pop() as string,
-            ],
-            {
-              stdio: 'ignore',
-            },
-          ),
+        const forwarder = spawn(
+          netns[0],
+          [
+            ...netns.slice(1),
+            process.execPath,
+            join(ctx.repoRoot, 'ci/local-cluster/tcp-forward.ts'),
+            String(CLIENT_PORT),
+            ctx.layout.nodeIp,
+            relayUrl.split(':').pop() as string,
+          ],
+          { stdio: 'ignore' },
         );
         try {
           await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -183,6 +182,8 @@ export async function tokenplaceChecks(ctx: Context, onReport: (report: StepRepo
     return reports;
   } finally {
     await Promise.all(peers.map((peer) => peer.stop(3_000)));
-    await sh(`helm uninstall ${TOKENPLACE_RELEASE} --namespace '${ctx.scenario.namespace}' --wait >/dev/null 2>&1 || true`);
+    await sh(
+      `helm uninstall ${TOKENPLACE_RELEASE} --namespace ${shQuote(ctx.scenario.namespace)} --wait >/dev/null 2>&1 || true`,
+    );
   }
 }
