@@ -37,12 +37,19 @@ try {
 const connectionCap = resolveConnectionCap(config.maxConnections, openFileLimit(), memoryLimit());
 config = { ...config, maxConnections: connectionCap.maxConnections };
 
-const { logger, flushSync } = createLogger(config.logLevel);
+const { logger, accessLog, flushSync } = createLogger(config.logLevel);
 const version = packageVersion();
 // The Redis client is loaded only for a shared state store.
 const createRedisStore =
   config.tokenplace.stateUrl === undefined ? undefined : (await import('./redis-store/connect.ts')).createRedisStore;
-const relay = createRelayServer({ config, logger, metrics: createPromMetrics(), version, createRedisStore });
+const relay = createRelayServer({
+  config,
+  logger,
+  accessLog,
+  metrics: createPromMetrics(),
+  version,
+  createRedisStore,
+});
 
 function exit(code: number): never {
   flushSync();

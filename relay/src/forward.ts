@@ -2,6 +2,7 @@
  * The forward path to the HTTP GPU server: body limit, admission to a pool member, the upstream
  * call with one retry for idempotent requests that could not connect, and the streamed answer.
  */
+import type { RequestLine } from './access-log.ts';
 import { AdmissionRejection } from './admission.ts';
 import { BodyTooLargeError, limitBody } from './body-limit.ts';
 import { type GuardedBody, guardBodyProgress, PREREAD_BYTES, prereadBody } from './body-read.ts';
@@ -23,12 +24,15 @@ export interface RelayContext {
   metricsListener?: boolean;
 }
 
+/** What a route adds to its request line beyond method, route, path, status and duration. */
+export type RequestFields = Pick<RequestLine, 'requestId' | 'upstream' | 'upstreamStatus' | 'bytes' | 'error'>;
+
 export type RecordRequest = (
   request: Request,
   route: RouteLabel,
   status: number,
   startedAt: number,
-  fields: Record<string, unknown>,
+  fields: RequestFields,
   url?: URL,
 ) => void;
 

@@ -1,9 +1,10 @@
 import { Router } from 'itty-router';
+import { type AccessLog, accessLogVia } from './access-log.ts';
 import type { Clock } from './clock.ts';
 import { systemClock } from './clock.ts';
 import { publicUpstream, type RelayConfig, SETTINGS } from './config.ts';
 import { CorsPolicy } from './cors.ts';
-import { CLIENT_CLOSED, createForward, type RelayContext } from './forward.ts';
+import { CLIENT_CLOSED, createForward, type RelayContext, type RequestFields } from './forward.ts';
 import { createGuards } from './guards.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { ResolveHost } from './member-identity.ts';
@@ -42,6 +43,8 @@ export interface RelayDeps {
   rateLimiters?: RateLimiterFactory;
   /** Leases on the HTTP upstream's slots shared by every replica (one GPU budget); default: this replica's own. */
   slotLeases?: SlotLeaseStore;
+  /** Where request lines go; default: through `log`. */
+  accessLog?: AccessLog;
 }
 
 export type { RelayContext } from './forward.ts';
@@ -70,6 +73,7 @@ function pathnameOf(url: string): string {
 
 export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayHandler {
   const { metrics, log, lifecycle, upstream } = deps;
+  const accessLog = deps.accessLog ?? accessLogVia(log);
   const now = deps.now ?? (() => performance.now());
   const generateId = deps.generateId ?? (() => crypto.randomUUID());
   const ResponseCtor = deps.Response ?? Response;
@@ -112,27 +116,24 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     route: RouteLabel,
     status: number,
     startedAt: number,
-    fields: Record<string, unknown>,
+    fields: RequestFields,
     url?: URL,
   ): void {
     const seconds = (now() - startedAt) / 1000;
     metrics.requestFinished(route, request.method, status, seconds);
-    const line = {
+    // Probes and scrapes arrive every few seconds, and the protocol's polls many times a second; they are logged only at debug level.
+    const level = route !== 'proxy' ? 'debug' : fields.error !== undefined && status !== CLIENT_CLOSED ? 'warn' : 'info';
+    if (!accessLog.enabled(level)) return;
+    const { path, query } = pathOf(request, url);
+    accessLog.write(level, {
       method: request.method,
       route,
-      ...pathOf(request, url),
+      path,
+      query,
       status,
       durationMs: Math.round(seconds * 100_000) / 100,
       ...fields,
-    };
-    if (route !== 'proxy') {
-      // Probes and scrapes arrive every few seconds; they are logged only at debug level.
-      log.debug(line, 'request');
-    } else if (fields.error !== undefined && status !== CLIENT_CLOSED) {
-      log.warn(line, 'request');
-    } else {
-      log.info(line, 'request');
-    }
+    });
   }
 
   function own(route: RouteLabel, respond: (request: Request) => Response | Promise<Response>) {
