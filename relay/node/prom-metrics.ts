@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdmissionView, RelayMetrics } from '../src/observability.ts';
+import { BucketHistogram, type HistogramSeries } from './bucket-histogram.ts';
 import { createTokenPlaceMetrics } from './prom-tokenplace.ts';
 
 const PREFIX = 'tokenplace_relay_';
@@ -37,13 +38,12 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
       }
     },
   });
-  const duration = new Histogram({
-    name: `${PREFIX}request_duration_seconds`,
-    help: 'Time from request arrival until the response body finished streaming.',
-    labelNames: ['method', 'route'] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  });
+  const duration = new BucketHistogram<'method' | 'route'>(
+    `${PREFIX}request_duration_seconds`,
+    'Time from request arrival until the response body finished streaming.',
+    DURATION_BUCKETS,
+    registry,
+  );
   const upstreamErrors = new Counter({
     name: `${PREFIX}upstream_errors_total`,
     help: 'Failures talking to the GPU server, by kind (connect, timeout, reset, protocol; overloaded: the relay had no file descriptor left).',
@@ -147,7 +147,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
   const methodLabel = (method: string) => (KNOWN_METHODS.has(method) ? method : 'OTHER');
 
   // The label sets are few: each is found by route, method label and status, without building a key.
-  type Finished = (typeof finished)[number] & { duration: Histogram.Internal<'method' | 'route'> };
+  type Finished = (typeof finished)[number] & { duration: HistogramSeries };
   const finishedOf = new Map<string, Map<string, Map<number, Finished>>>();
   const inFlightFor = (route: string) => {
     let count = inFlightOf.get(route);
@@ -156,6 +156,17 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
       inFlightOf.set(route, count);
     }
     return count;
+  };
+  // One duration series per route and method, shared by the status codes.
+  const durations = new Map<string, HistogramSeries>();
+  const durationFor = (route: string, method: string) => {
+    const key = `${route} ${method}`;
+    let series = durations.get(key);
+    if (series === undefined) {
+      series = duration.series({ method, route });
+      durations.set(key, series);
+    }
+    return series;
   };
   const finishedFor = (route: string, method: string, status: number): Finished => {
     let byMethod = finishedOf.get(route);
@@ -173,7 +184,7 @@ export function createPromMetrics(registry: Registry = new Registry()): RelayMet
       entry = {
         labels: { method, route, status: statusLabel(status) },
         pending: 0,
-        duration: duration.labels({ method, route }),
+        duration: durationFor(route, method),
       };
       finished.push(entry);
       byStatus.set(status, entry);
