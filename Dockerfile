@@ -51,6 +51,6 @@ USER 65532:65532
 EXPOSE 5010
 # Node is PID 1 and handles SIGTERM itself (drain, finish requests in flight, exit 0); it starts no
 # child processes, so there is nothing for an init to reap. On a host with plenty of memory V8 grows
-# its young generation to tens of MB under load although the relay keeps about 20 MB live; a 4 MB
-# semi-space keeps RSS under 100 MB at no measurable cost in throughput (docs/benchmarks.md).
-ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=4", "dist/relay/node/main.js"]
+# its young generation to tens of MB under load although the relay keeps about 20 MB live; an 8 MB
+# semi-space bounds it. 4 MB spent about twice the CPU in scavenges per request (docs/benchmarks.md).
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=8", "dist/relay/node/main.js"]

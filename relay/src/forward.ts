@@ -8,7 +8,7 @@ import { BodyTooLargeError, limitBody } from './body-limit.ts';
 import { type GuardedBody, guardBodyProgress, PREREAD_BYTES, prereadBody } from './body-read.ts';
 import type { RelayConfig } from './config.ts';
 import type { Guards } from './guards.ts';
-import { downstreamResponseHeaders, type HeaderRecord, upstreamRequestHeaders } from './headers.ts';
+import { downstreamResponseHeaders, type HeaderRecord, headerValue, upstreamRequestHeaders } from './headers.ts';
 import type { RelayMetrics, RouteLabel } from './observability.ts';
 import type { PoolMember } from './pool.ts';
 import { requestIdFor } from './request-id.ts';
@@ -20,6 +20,11 @@ import { type UpstreamClient, UpstreamError, type UpstreamErrorKind, type Upstre
 /** Facts about the connection that only the hosting runtime knows. */
 export interface RelayContext {
   clientAddress?: string;
+  /**
+   * The request's headers as the runtime parsed them, when it has them as a record (on Node,
+   * IncomingMessage.headers): read instead of iterating Request.headers, which holds the same.
+   */
+  headers?: Readonly<Record<string, string | string[] | undefined>>;
   /** The request came in on the metrics port (TOKENPLACE_RELAY_METRICS_PORT), where only /metrics is served. */
   metricsListener?: boolean;
 }
@@ -102,7 +107,8 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
   return async function forward(request: Request, context: RelayContext | undefined): Promise<Response> {
     const startedAt = now();
     metrics.requestStarted('proxy');
-    const requestId = requestIdFor(request.headers.get('x-request-id'), generateId);
+    const incoming = context?.headers ?? request.headers;
+    const requestId = requestIdFor(headerValue(incoming, 'x-request-id'), generateId);
     const idHeader = { 'x-request-id': requestId };
     const url = new URL(request.url);
 
@@ -148,10 +154,10 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
       }
     }
 
-    const headers = upstreamRequestHeaders(request.headers, {
+    const headers = upstreamRequestHeaders(incoming, {
       clientAddress: context?.clientAddress,
       protocol: url.protocol === 'https:' ? 'https' : 'http',
-      host: request.headers.get('host') ?? undefined,
+      host: headerValue(incoming, 'host') ?? undefined,
       requestId,
       // Forwarded headers are believed only from a proxy in TOKENPLACE_RELAY_TRUSTED_PROXIES.
       trustForwardedHeaders: config.trustForwardedHeaders && trustedPeer(context?.clientAddress),

@@ -238,12 +238,11 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
 
   // With a metrics port, /metrics lives there alone: the relay's port, which an Ingress may route to the public, has none.
   const notHere = own('metrics', () => errorResponse(ResponseCtor, 404, 'not_found', 'Nothing here.'));
-  const router = Router<Request, [RelayContext | undefined]>({
-    catch: (err: unknown, request: Request) => {
-      log.error({ err, method: request.method, ...pathOf(request) }, 'unhandled error');
-      return errorResponse(ResponseCtor, 500, 'internal_error', 'The relay failed to handle the request.');
-    },
-  });
+  const unhandled = (err: unknown, request: Request) => {
+    log.error({ err, method: request.method, ...pathOf(request) }, 'unhandled error');
+    return errorResponse(ResponseCtor, 500, 'internal_error', 'The relay failed to handle the request.');
+  };
+  const router = Router<Request, [RelayContext | undefined]>({ catch: unhandled });
   router
     .all('/livez', livez)
     .all('/healthz', healthz)
@@ -252,7 +251,20 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     .all(`${SERVERS_PATH}/*`, forwarding ? serversRoute : notForwarded)
     .all('*', forward ?? (async (request: Request) => notForwarded(request)));
 
-  const routed: RelayHandler = (request, context) => router.fetch(request, context) as Promise<Response>;
+  // The patterns of the router's own routes. A path none of them matches would only reach the
+  // catch-all: such a request goes to forward directly, without the router parsing its URL and
+  // query string a second time (what nearly every request to a GPU host is).
+  const ownPatterns = router.routes.filter(([, , , path]) => path !== '*').map(([, pattern]) => pattern);
+  const isOwnPath = (path: string) => {
+    // Dot segments and backslashes are resolved by URL parsing (the router's view): such paths take the router.
+    if (path.includes('/.') || path.includes('\\')) return true;
+    for (const pattern of ownPatterns) if (pattern.test(path)) return true;
+    return false;
+  };
+  const routed: RelayHandler = (request, context) =>
+    forward === undefined || isOwnPath(pathnameOf(request.url))
+      ? (router.fetch(request, context) as Promise<Response>)
+      : forward(request, context).catch((err: unknown) => unhandled(err, request));
   const cors = guards.cors;
   const handle: RelayHandler =
     cors === undefined

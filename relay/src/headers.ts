@@ -72,23 +72,47 @@ export interface ForwardingFacts {
   trustForwardedHeaders: boolean;
 }
 
+/**
+ * A request's headers: the Request's Headers, or the record the runtime parsed them into (lower-case
+ * names, a list for a repeated Set-Cookie), which is cheaper to read when the runtime has it.
+ */
+export type RequestHeaderSource = Headers | Readonly<Record<string, string | string[] | undefined>>;
+
+function isHeaders(source: RequestHeaderSource): source is Headers {
+  return typeof (source as Headers).forEach === 'function' && typeof (source as Headers).get === 'function';
+}
+
+/** One header's value, as Headers.get gives it. */
+export function headerValue(source: RequestHeaderSource, name: string): string | null {
+  if (isHeaders(source)) return source.get(name);
+  const value = source[name];
+  if (value === undefined) return null;
+  return typeof value === 'string' ? value : value.join(', ');
+}
+
 /** Builds the header set sent to the upstream from the client's request headers. */
-export function upstreamRequestHeaders(incoming: Headers, facts: ForwardingFacts): HeaderRecord {
-  const connectionNamed = namedByConnection(incoming.get('connection'));
+export function upstreamRequestHeaders(incoming: RequestHeaderSource, facts: ForwardingFacts): HeaderRecord {
+  const connectionNamed = namedByConnection(headerValue(incoming, 'connection'));
   const out: HeaderRecord = {};
   const trusted = facts.trustForwardedHeaders;
-  incoming.forEach((value, name) => {
+  const keep = (value: string | string[], name: string) => {
     if (isHopByHop(name, connectionNamed) || NOT_FORWARDED_UPSTREAM.has(name)) return;
     if (!trusted && FORWARDING_CLAIMS.has(name)) return;
     out[name] = value;
-  });
+  };
+  if (isHeaders(incoming)) incoming.forEach(keep);
+  else
+    for (const name in incoming) {
+      const value = incoming[name];
+      if (value !== undefined) keep(value, name);
+    }
 
-  const priorFor = facts.trustForwardedHeaders ? incoming.get('x-forwarded-for') : null;
+  const priorFor = trusted ? headerValue(incoming, 'x-forwarded-for') : null;
   const peer = facts.clientAddress ?? 'unknown';
   out['x-forwarded-for'] = priorFor ? `${priorFor}, ${peer}` : peer;
-  const priorProto = facts.trustForwardedHeaders ? incoming.get('x-forwarded-proto') : null;
+  const priorProto = trusted ? headerValue(incoming, 'x-forwarded-proto') : null;
   out['x-forwarded-proto'] = priorProto || facts.protocol;
-  const priorHost = facts.trustForwardedHeaders ? incoming.get('x-forwarded-host') : null;
+  const priorHost = trusted ? headerValue(incoming, 'x-forwarded-host') : null;
   const host = priorHost || facts.host;
   if (host) out['x-forwarded-host'] = host;
   out['x-request-id'] = facts.requestId;

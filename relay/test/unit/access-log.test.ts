@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { RequestLine } from '../../src/access-log.ts';
 import { createLogger } from '../../node/logger.ts';
+import type { RequestLine } from '../../src/access-log.ts';
 
 /** A destination that keeps what it is given. */
 function memory(): { write(line: string): void; lines: string[] } {

@@ -112,6 +112,31 @@ describe('probes', () => {
     expect(text).not.toMatch(/gpu\.lan|8443|base/);
   });
 
+  it('answers its own routes itself whatever the spelling of the path, and forwards only what is not its own', async () => {
+    const upstream = fakeUpstream(() => ok('from the GPU host'));
+    const { handler, lifecycle } = setup(upstream.client);
+    lifecycle.markReady();
+    /** A request whose URL stays as the client spelled it, as @whatwg-node's Request on Node keeps it. */
+    const raw = (url: string) => {
+      const request = new Request('http://relay/');
+      Object.defineProperty(request, 'url', { value: url });
+      return request;
+    };
+    for (const url of ['http://relay/livez', 'http://relay/./livez', 'http://relay/v1/../livez', 'http://relay/x\\..\\livez']) {
+      const response = await handler(raw(url));
+      expect({ url, status: response.status, body: await response.json() }).toEqual({
+        url,
+        status: 200,
+        body: { status: 'alive' },
+      });
+    }
+    expect((await handler(raw('http://relay/relay/servers/unknown-id'))).status).not.toBe(200);
+    expect(upstream.seen).toHaveLength(0);
+    const forwarded = await handler(raw('http://relay/v1/models?x=1'));
+    expect(await forwarded.text()).toBe('from the GPU host');
+    expect(upstream.seen.map((request) => request.target.path)).toEqual(['/v1/models?x=1']);
+  });
+
   it('answers 405 with Allow for other methods on its own routes, without forwarding', async () => {
     const upstream = fakeUpstream(() => ok(''));
     const { handler } = setup(upstream.client);

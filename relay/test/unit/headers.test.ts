@@ -57,6 +57,37 @@ describe('upstreamRequestHeaders', () => {
     expect(out['x-forwarded-proto']).toBe('http');
     expect(out['x-forwarded-host']).toBe('relay.example.org');
   });
+  it('gives the same headers from the record the runtime parsed as from the Request headers', () => {
+    const record: Record<string, string | string[]> = {
+      host: 'relay.example.org',
+      connection: 'keep-alive, x-hop',
+      'x-hop': 'dropped',
+      'keep-alive': 'timeout=5',
+      'x-relay-server-token': 'secret',
+      'x-forwarded-for': '203.0.113.9',
+      'x-forwarded-proto': 'https',
+      forwarded: 'for=203.0.113.9',
+      accept: 'text/event-stream',
+      'user-agent': 'test',
+    };
+    for (const trustForwardedHeaders of [true, false]) {
+      const options = { ...facts, trustForwardedHeaders };
+      const fromRecord = upstreamRequestHeaders(record, options);
+      const fromHeaders = upstreamRequestHeaders(new Headers(record as Record<string, string>), options);
+      expect(fromRecord).toEqual(fromHeaders);
+      expect(Object.keys(fromRecord).sort()).toEqual(
+        [
+          'accept',
+          'user-agent',
+          'x-forwarded-for',
+          'x-forwarded-host',
+          'x-forwarded-proto',
+          'x-request-id',
+          ...(trustForwardedHeaders ? ['forwarded'] : []),
+        ].sort(),
+      );
+    }
+  });
 });
 
 describe('downstreamResponseHeaders', () => {
