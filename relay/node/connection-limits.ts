@@ -124,7 +124,7 @@ export function guardConnections(server: Server, cap: number | undefined, logger
       const state = open.get(req.socket);
       if (state === undefined) return;
       state.busy++;
-      res.once('close', () => {
+      res.on('close', () => {
         state.busy--;
         state.served = true;
         // At the cap a connection that has just been answered is closed gracefully (its response still flushes).

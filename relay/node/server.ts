@@ -206,7 +206,7 @@ export function createRelayServer({
   const pipelineGate = createPipelineGate();
   const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, ...clientTimeouts(config) }, (req, res) => {
     inFlight++;
-    res.once('close', () => {
+    res.on('close', () => {
       inFlight--;
       if (lifecycle.phase === 'stopping') {
         server.closeIdleConnections();

@@ -148,7 +148,7 @@ function settleWhenFinished(body: UpstreamBody, exchangeEnded: Promise<void>): P
       ended = true;
       resolve({ bytes: body.bytes });
     });
-    body.once('close', () => {
+    body.on('close', () => {
       if (ended) return;
       const error = failure ?? new UpstreamError('aborted', 'client closed the response');
       void exchangeEnded.then(() => resolve({ bytes: body.bytes, error }));
@@ -243,7 +243,7 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
             endExchange();
           });
           const current = body;
-          current.once('close', () => signal.removeEventListener('abort', onAbort));
+          current.on('close', () => signal.removeEventListener('abort', onAbort));
           resolve({
             status: statusCode,
             headers: upstreamHeaders,

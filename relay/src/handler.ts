@@ -264,7 +264,8 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   const routed: RelayHandler = (request, context) =>
     forward === undefined || isOwnPath(pathnameOf(request.url))
       ? (router.fetch(request, context) as Promise<Response>)
-      : forward(request, context).catch((err: unknown) => unhandled(err, request));
+      : // A failure forward does not answer itself reaches the runtime's own 500 (on Node, server.ts).
+        forward(request, context);
   const cors = guards.cors;
   const handle: RelayHandler =
     cors === undefined
