@@ -14,37 +14,22 @@
  *   BENCH_ROUNDS       alternating runs (of BENCH_SECONDS / 2) per row comparing registration + admission with the core (default 5)
  *   BENCH_WRITE=0      print the table without rewriting docs/benchmarks.md
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { buildRelay, COMPILED_MAIN, IMAGE_NODE_FLAGS } from './compiled-relay.ts';
-import { cpuSeconds, rssMb } from './memory.ts';
+import { atRate, CONNECTIONS, type Load, need, progress, ROUNDS, SECONDS, wrk } from './load.ts';
+import { rssMb } from './memory.ts';
 import { findFreePort, waitForHttp } from './net.ts';
+import { benchPeers } from './peers.ts';
 import { replaceSection } from './report.ts';
 import { benchAndReport } from './tokenplace/run.ts';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
-/** Alternating runs per row in the registration + admission comparison. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PAYLOAD = 'x'.repeat(512);
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-
-function need(tool: string): string {
-  for (const dir of ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin']) {
-    try {
-      execFileSync('test', ['-x', join(dir, tool)]);
-      return join(dir, tool);
-    } catch {
-      // keep looking
-    }
-  }
-  process.stderr.write(`bench: ${tool} is not installed; on Debian: apt-get install -y nginx wrk\n`);
-  process.exit(2);
-}
 
 const children: ChildProcess[] = [];
 function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
@@ -79,31 +64,6 @@ http {
 `,
   );
   return path;
-}
-
-interface Load {
-  rps: number;
-  p50: number;
-  p99: number;
-}
-
-/** Saturation run with wrk (one thread, one core): the most a target can do here. */
-function wrk(url: string, seconds = SECONDS): Load {
-  const out = execFileSync(need('wrk'), ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const percentile = (p: string) => {
-    const match = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
-    if (!match) throw new Error(`wrk output without ${p}%:\n${out}`);
-    const value = Number(match[1]);
-    return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
-  };
-  return { rps, p50: percentile('50'), p99: percentile('99') };
-}
-
-/** Fixed-rate run with autocannon, for latency at a given load rather than at saturation. */
-async function atRate(url: string, rate: number): Promise<Load> {
-  const result = await autocannon({ url, connections: 10, overallRate: rate, duration: SECONDS });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'relay-bench-'));
@@ -183,7 +143,6 @@ await waitForHttp(`http://127.0.0.1:${relayPort}/healthz`);
 for (const client of naiveClients) await waitForHttp(viaNaive(client));
 for (const peer of peerProxies) await waitForHttp(viaPeer(peer));
 
-const progress = (step: string) => process.stderr.write(`bench: ${step}\n`);
 // Warm up the JIT and connection pools before measuring.
 progress('warming up');
 await autocannon({ url: viaRelay, connections: CONNECTIONS, duration: 3 });
@@ -247,7 +206,16 @@ if (process.env.BENCH_WRITE !== '0') {
 }
 
 // ---- The relay against the Node proxies a user would pick instead, measured in alternation. ----
-const peerTable = benchPeers();
+const peerTable = await benchPeers(
+  {
+    name: 'relay',
+    label: '(c) relay, 1 process (all its checks, one log line and metrics per request)',
+    url: viaRelay,
+    pid: relay.pid as number,
+  },
+  peerProxies.map((peer) => ({ name: peer, label: peerLabel[peer], url: viaPeer(peer), pid: peerPids[peer] })),
+  PAYLOAD.length,
+);
 process.stdout.write(`${peerTable.text}\n`);
 if (process.env.BENCH_WRITE !== '0') {
   replaceSection(
@@ -270,77 +238,6 @@ process.exit(protocolMeasured && peerTable.relayAhead ? 0 : 1);
 
 function packageVersion(name: string): string {
   return JSON.parse(readFileSync(join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')).version;
-}
-
-/**
- * The relay core (row (c), the same process) against fastify + @fastify/http-proxy and
- * http-proxy, each a plain reverse proxy to the same upstream on the same Node. Single runs swing
- * by tens of percent on a shared machine, so the three are measured in turn, ROUNDS times, and
- * each reports its median run (by requests/s) and the median of its p99s.
- */
-function benchPeers(): { text: string; relayAhead: boolean } {
-  progress('the relay and the peer proxies, in alternation');
-  const seconds = Math.max(2, Math.round(SECONDS / 2));
-  const targets = { relay: viaRelay, ...Object.fromEntries(peerProxies.map((peer) => [peer, viaPeer(peer)])) } as Record<
-    'relay' | PeerProxy,
-    string
-  >;
-  const names = Object.keys(targets) as ('relay' | PeerProxy)[];
-  const pids = { relay: relay.pid as number, ...peerPids } as Record<'relay' | PeerProxy, number>;
-  const runs = Object.fromEntries(names.map((name) => [name, [] as Load[]])) as Record<'relay' | PeerProxy, Load[]>;
-  // CPU time the proxy process used per request: unlike requests/s, it hardly moves when other processes share the cores.
-  const cpuPerRequest = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<'relay' | PeerProxy, number[]>;
-  const before = loadavg()[0];
-  for (let round = 0; round < ROUNDS; round++) {
-    // Rotate the order so that no target always runs right after the same neighbour.
-    for (let i = 0; i < names.length; i++) {
-      const name = names[(round + i) % names.length];
-      const cpuBefore = cpuSeconds(pids[name]);
-      const load = wrk(targets[name], seconds);
-      runs[name].push(load);
-      cpuPerRequest[name].push(((cpuSeconds(pids[name]) - cpuBefore) * 1e6) / (load.rps * seconds));
-    }
-  }
-  const after = loadavg()[0];
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-  const summary = Object.fromEntries(
-    names.map((name) => [
-      name,
-      {
-        rps: median(runs[name].map((run) => run.rps)),
-        p50: median(runs[name].map((run) => run.p50)),
-        p99: median(runs[name].map((run) => run.p99)),
-      },
-    ]),
-  ) as Record<'relay' | PeerProxy, Load>;
-  const cpu = Object.fromEntries(names.map((name) => [name, median(cpuPerRequest[name])])) as Record<'relay' | PeerProxy, number>;
-  const fastest = peerProxies.reduce((best, peer) => (summary[peer].rps > summary[best].rps ? peer : best));
-  const lowestP99 = Math.min(...peerProxies.map((peer) => summary[peer].p99));
-  const relayAhead = summary.relay.rps >= summary[fastest].rps && summary.relay.p99 <= lowestP99;
-  const label = (name: 'relay' | PeerProxy) =>
-    name === 'relay' ? '(c) relay, 1 process (all its checks, one log line and metrics per request)' : peerLabel[name];
-  const row = (name: 'relay' | PeerProxy) =>
-    `| ${label(name)} | ${summary[name].rps.toFixed(0)} | ${summary[name].p50.toFixed(2)} | ${summary[name].p99.toFixed(2)} | ` +
-    `${(summary[name].rps / summary[fastest].rps).toFixed(2)}× | ${cpu[name].toFixed(0)} | ${runs[name].map((run) => run.rps.toFixed(0)).join(', ')} |`;
-  const text = [
-    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ` +
-      `${(totalmem() / 2 ** 30).toFixed(1)} GB, Node ${process.versions.node} for all three, in the same \`npm run bench\` run as ` +
-      `"Relay throughput": wrk 1 thread / ${CONNECTIONS} connections, ${PAYLOAD.length}-byte response from the same nginx upstream. ` +
-      `Each row is the median of ${ROUNDS} runs of ${seconds} s taken in turn (p99: the median of the runs' p99s). ` +
-      `Load average (1 min) ${before.toFixed(2)} before, ${after.toFixed(2)} after.`,
-    '',
-    '| proxy | requests/s (median) | p50 ms | p99 ms | vs the faster peer | CPU µs per request (median) | every run, requests/s |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
-    ...names.map(row),
-    '',
-    'The peers run as plain reverse proxies (`relay/bench/peer-proxy.ts`): no logging, metrics, admission or header',
-    'checks. "CPU µs per request" is the proxy process\'s user + system time over the requests wrk completed in the run.',
-    'Target: the relay at least as fast as the faster peer, in requests/s and in p99. ' +
-      (relayAhead
-        ? `**Met** in this run: ${(summary.relay.rps / summary[fastest].rps).toFixed(2)}× the requests/s of ${peerLabel[fastest]}, p99 ${summary.relay.p99.toFixed(2)} ms against ${lowestP99.toFixed(2)} ms.`
-        : `**Not met** in this run: ${(summary.relay.rps / summary[fastest].rps).toFixed(2)}× the requests/s of ${peerLabel[fastest]}, p99 ${summary.relay.p99.toFixed(2)} ms against ${lowestP99.toFixed(2)} ms.`),
-  ].join('\n');
-  return { text, relayAhead };
 }
 
 /**
