@@ -4,14 +4,14 @@
  * the image runs it), and, to show what the upstream client alone costs, (ref) minimal Node
  * proxies built on fetch, undici.request and undici.stream, and (peer) the Node reverse proxies a
  * user would pick instead (fastify + @fastify/http-proxy, http-proxy), which are also measured
- * against the relay in alternation (relay at least as fast as the faster); then (d), (e) the relay with
+ * against the relay in alternation and at the same time (relay at least as fast as the faster); then (d), (e) the relay with
  * registration and admission control on; last, the token.place protocol against relay.py
  * (tokenplace/, also runnable alone with `npm run bench:tokenplace`).
  * Run with `npm run bench`; needs Debian's nginx, wrk and python3-gunicorn. Writes docs/benchmarks.md.
  *
  *   BENCH_SECONDS      seconds per saturation run (default 10)
  *   BENCH_CONNECTIONS  concurrent connections (default 50)
- *   BENCH_ROUNDS       alternating runs (of BENCH_SECONDS / 2) per row comparing registration + admission with the core (default 5)
+ *   BENCH_ROUNDS       runs (of BENCH_SECONDS / 2) per row wherever two targets are compared, in turn and at the same time (default 5)
  *   BENCH_WRITE=0      print the table without rewriting docs/benchmarks.md
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -20,8 +20,9 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { benchAdmission } from './admission.ts';
 import { buildRelay, COMPILED_MAIN, IMAGE_NODE_FLAGS } from './compiled-relay.ts';
-import { atRate, CONNECTIONS, type Load, need, progress, ROUNDS, SECONDS, wrk } from './load.ts';
+import { atRate, CONNECTIONS, type Load, need, progress, SECONDS, wrk } from './load.ts';
 import { rssMb } from './memory.ts';
 import { findFreePort, waitForHttp } from './net.ts';
 import { benchPeers } from './peers.ts';
@@ -226,7 +227,13 @@ if (process.env.BENCH_WRITE !== '0') {
 }
 
 // ---- (d) The relay with registration and admission control on, against the core row (c). ----
-const admissionTable = await benchAdmission(saturation.relay);
+const admissionTable = await benchAdmission({
+  first: saturation.relay,
+  core: { url: viaRelay, pid: relay.pid as number },
+  upstreamPort,
+  payloadBytes: PAYLOAD.length,
+  startRelay: (env) => start(process.execPath, [...IMAGE_NODE_FLAGS, COMPILED_MAIN], { ...process.env, ...env }),
+});
 process.stdout.write(`${admissionTable}\n`);
 if (process.env.BENCH_WRITE !== '0') {
   replaceSection(join(repoRoot, 'docs/benchmarks.md'), 'Registration and admission overhead', admissionTable);
@@ -238,86 +245,4 @@ process.exit(protocolMeasured && peerTable.relayAhead ? 0 : 1);
 
 function packageVersion(name: string): string {
   return JSON.parse(readFileSync(join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')).version;
-}
-
-/**
- * A relay with a server token, a registered compute node and a per-member limit. The node is the
- * same nginx under another base path, so the two members share one upstream process and the rows
- * differ from the core only in what the relay does: admission, pool selection, registration.
- */
-async function admissionRelay(perMember: number): Promise<string> {
-  const port = await findFreePort();
-  const token = 'bench-server-token';
-  start(process.execPath, [...IMAGE_NODE_FLAGS, COMPILED_MAIN], {
-    ...process.env,
-    RELAY_HOST: '127.0.0.1',
-    RELAY_PORT: String(port),
-    TOKENPLACE_RELAY_UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`,
-    TOKENPLACE_RELAY_DRAIN_SECONDS: '0',
-    TOKEN_PLACE_RELAY_SERVER_TOKEN: token,
-    TOKENPLACE_RELAY_ALLOWED_UPSTREAMS: '127.0.0.1/32',
-    TOKENPLACE_RELAY_SERVER_LEASE_SECONDS: '3600',
-    TOKENPLACE_RELAY_UPSTREAM_MAX_CONCURRENCY: String(perMember),
-    TOKENPLACE_RELAY_QUEUE_LENGTH: String(CONNECTIONS * 4),
-    NODE_ENV: 'production',
-  });
-  await waitForHttp(`http://127.0.0.1:${port}/healthz`);
-  const registered = await fetch(`http://127.0.0.1:${port}/relay/servers`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-relay-server-token': token },
-    body: JSON.stringify({ url: `http://127.0.0.1:${upstreamPort}/node`, name: 'bench-node', maxConcurrency: perMember }),
-  });
-  if (registered.status !== 201) throw new Error(`registration answered ${registered.status}: ${await registered.text()}`);
-  const url = `http://127.0.0.1:${port}/v1/models`;
-  await autocannon({ url, connections: CONNECTIONS, duration: 3 });
-  return url;
-}
-
-/**
- * Rows (d) and (e): the relay with registration and admission on. In (d) the two members have a
- * slot for every connection, so each request pays for admission and pool selection but never
- * waits: that is the cost of the feature, the row the 10% target applies to. In (e) they have
- * slots for 70% of the connections, so the queue is never empty: that shows what waiting costs.
- */
-async function benchAdmission(first: Load): Promise<string> {
-  const roomyUrl = await admissionRelay(CONNECTIONS);
-  const perMember = Math.max(1, Math.floor((CONNECTIONS * 0.7) / 2));
-  const queuedUrl = await admissionRelay(perMember);
-  // One run per row swings by tens of percent on a shared machine, so the core (the same relay
-  // process as row (c)) and rows (d) and (e) are measured in alternation and each reports its median.
-  const runs: Record<'core' | 'roomy' | 'queued', Load[]> = { core: [first], roomy: [], queued: [] };
-  const seconds = Math.max(2, Math.round(SECONDS / 2));
-  for (let round = 0; round < ROUNDS; round++) {
-    runs.roomy.push(wrk(roomyUrl, seconds));
-    runs.queued.push(wrk(queuedUrl, seconds));
-    runs.core.push(wrk(viaRelay, seconds));
-  }
-  const median = (loads: Load[]): Load => [...loads].sort((a, b) => a.rps - b.rps)[Math.floor(loads.length / 2)];
-  const core = median(runs.core);
-  const roomy = median(runs.roomy);
-  const queued = median(runs.queued);
-  const row = (label: string, load: Load, all: Load[]) =>
-    `| ${label} | ${load.rps.toFixed(0)} | ${load.p50.toFixed(2)} | ${load.p99.toFixed(2)} | ${(load.rps / core.rps).toFixed(2)}× | ${all.map((run) => run.rps.toFixed(0)).join(', ')} |`;
-  return [
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.versions.node}, ` +
-      `in the same \`npm run bench\` run as "Relay throughput": wrk 1 thread / ${CONNECTIONS} connections / ${SECONDS} s per row, ` +
-      `${PAYLOAD.length}-byte response from an nginx upstream.`,
-    'Rows (d) and (e) run a relay with a server token and one registered compute node (the same nginx under another',
-    'base path) beside the static upstream, so every request goes through admission control and pool selection.',
-    `Each row is the median of ${ROUNDS} runs of ${seconds} s taken in alternation (row (c) also counts its ${SECONDS} s run`,
-    'in "Relay throughput"), as single runs swing widely on this shared machine.',
-    '',
-    '| path | requests/s (median) | p50 ms | p99 ms | vs relay core | every run, requests/s |',
-    '| --- | ---: | ---: | ---: | ---: | --- |',
-    row('(c) relay core (no admission limit, no registration)', core, runs.core),
-    row(`(d) registration + admission, ${CONNECTIONS} slots per member (no waiting)`, roomy, runs.roomy),
-    row(
-      `(e) registration + admission, ${perMember} slots per member (${CONNECTIONS - 2 * perMember} always queued)`,
-      queued,
-      runs.queued,
-    ),
-    '',
-    'Target: (d) within 10% of (c), i.e. at least 0.90×. Row (e) is informational: with fewer slots than clients',
-    'the relay deliberately holds requests back, so it shows the cost of queueing, not of admission control.',
-  ].join('\n');
 }

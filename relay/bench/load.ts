@@ -1,6 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { cpuSeconds } from './memory.ts';
 
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -70,3 +71,34 @@ export const median = (values: number[]): number => [...values].sort((a, b) => a
 export const progress = (step: string): void => {
   process.stderr.write(`bench: ${step}\n`);
 };
+
+/** A process under load: where to send requests, and its pid for its CPU time. */
+export interface Measured {
+  url: string;
+  pid: number;
+}
+
+/**
+ * Two targets loaded at the same time, `rounds` times: whatever else the machine does then slows
+ * both alike, so the ratio of their CPU time per request (a over b) is the steadiest comparison
+ * this shared machine allows. Reports the median ratio and every run's pair in µs.
+ */
+export async function cpuRatioTogether(
+  a: Measured,
+  b: Measured,
+  seconds: number,
+  rounds = ROUNDS,
+): Promise<{ ratio: number; runs: { a: number; b: number }[] }> {
+  const perRequest = (pid: number, before: number, requests: number) => ((cpuSeconds(pid) - before) * 1e6) / requests;
+  const runs: { a: number; b: number }[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const aBefore = cpuSeconds(a.pid);
+    const bBefore = cpuSeconds(b.pid);
+    const [aLoad, bLoad] = await Promise.all([wrkAsync(a.url, seconds, CONNECTIONS), wrkAsync(b.url, seconds, CONNECTIONS)]);
+    runs.push({ a: perRequest(a.pid, aBefore, aLoad.requests), b: perRequest(b.pid, bBefore, bLoad.requests) });
+  }
+  return { ratio: median(runs.map((run) => run.a / run.b)), runs };
+}
+
+export const formatPairs = (runs: { a: number; b: number }[]): string =>
+  runs.map((run) => `${run.a.toFixed(0)}/${run.b.toFixed(0)} µs`).join(', ');

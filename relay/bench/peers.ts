@@ -7,7 +7,7 @@
  * slows both alike, so the ratio of their CPU time per request is the steadiest figure of all.
  */
 import { cpus, loadavg, totalmem } from 'node:os';
-import { CONNECTIONS, type Load, median, progress, ROUNDS, SECONDS, wrk, wrkAsync } from './load.ts';
+import { CONNECTIONS, cpuRatioTogether, formatPairs, type Load, median, progress, ROUNDS, SECONDS, wrk } from './load.ts';
 import { cpuSeconds } from './memory.ts';
 
 export interface ProxyUnderTest {
@@ -56,21 +56,8 @@ export async function benchPeers(
   const lowestP99 = Math.min(...peers.map((peer) => of(peer).p99));
 
   progress(`the relay and ${fastest.label}, loaded at the same time`);
-  const together: { relay: number; peer: number }[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const relayBefore = cpuSeconds(relay.pid);
-    const peerBefore = cpuSeconds(fastest.pid);
-    const [relayLoad, peerLoad] = await Promise.all([
-      wrkAsync(relay.url, seconds, CONNECTIONS),
-      wrkAsync(fastest.url, seconds, CONNECTIONS),
-    ]);
-    together.push({
-      relay: cpuPerRequest(relay.pid, relayBefore, relayLoad.requests),
-      peer: cpuPerRequest(fastest.pid, peerBefore, peerLoad.requests),
-    });
-  }
+  const together = await cpuRatioTogether(relay, fastest, seconds);
   const after = loadavg()[0] ?? 0;
-  const cpuRatio = median(together.map((pair) => pair.relay / pair.peer));
 
   const relayAhead = of(relay).rps >= of(fastest).rps && of(relay).p99 <= lowestP99;
   const row = (target: ProxyUnderTest) =>
@@ -90,8 +77,8 @@ export async function benchPeers(
     ...all.map(row),
     '',
     `Loaded at the same time (${ROUNDS} runs of ${seconds} s, wrk with ${CONNECTIONS} connections on each), the relay used ` +
-      `**${cpuRatio.toFixed(2)}×** the CPU per request of ${fastest.label} (median of the runs' ratios; every run: ` +
-      `${together.map((pair) => `${pair.relay.toFixed(0)}/${pair.peer.toFixed(0)} µs`).join(', ')}).`,
+      `**${together.ratio.toFixed(2)}×** the CPU per request of ${fastest.label} (median of the runs' ratios; every run, ` +
+      `relay/peer: ${formatPairs(together.runs)}).`,
     '',
     'The peers run as plain reverse proxies (`relay/bench/peer-proxy.ts`): no logging, metrics, admission or header',
     'checks. "CPU µs per request" is the proxy process\'s user + system time over the requests wrk completed in the run.',
