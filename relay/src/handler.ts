@@ -238,11 +238,12 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
 
   // With a metrics port, /metrics lives there alone: the relay's port, which an Ingress may route to the public, has none.
   const notHere = own('metrics', () => errorResponse(ResponseCtor, 404, 'not_found', 'Nothing here.'));
-  const unhandled = (err: unknown, request: Request) => {
-    log.error({ err, method: request.method, ...pathOf(request) }, 'unhandled error');
-    return errorResponse(ResponseCtor, 500, 'internal_error', 'The relay failed to handle the request.');
-  };
-  const router = Router<Request, [RelayContext | undefined]>({ catch: unhandled });
+  const router = Router<Request, [RelayContext | undefined]>({
+    catch: (err: unknown, request: Request) => {
+      log.error({ err, method: request.method, ...pathOf(request) }, 'unhandled error');
+      return errorResponse(ResponseCtor, 500, 'internal_error', 'The relay failed to handle the request.');
+    },
+  });
   router
     .all('/livez', livez)
     .all('/healthz', healthz)
@@ -261,18 +262,20 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     for (const pattern of ownPatterns) if (pattern.test(path)) return true;
     return false;
   };
-  const routed: RelayHandler = (request, context) =>
-    forward === undefined || isOwnPath(pathnameOf(request.url))
+  /** The request's path is the one the dispatcher below has already split off its URL. */
+  type PathHandler = (request: Request, context: RelayContext | undefined, path: string) => Promise<Response>;
+  const routed: PathHandler = (request, context, path) =>
+    forward === undefined || isOwnPath(path)
       ? (router.fetch(request, context) as Promise<Response>)
       : // A failure forward does not answer itself reaches the runtime's own 500 (on Node, server.ts).
         forward(request, context);
   const cors = guards.cors;
-  const handle: RelayHandler =
+  const handle: PathHandler =
     cors === undefined
       ? routed
-      : async (request, context) => {
+      : async (request, context, path) => {
           if (CorsPolicy.isPreflight(request)) return preflight(request);
-          const response = await routed(request, context);
+          const response = await routed(request, context, path);
           cors.apply(response.headers, request.headers.get('origin'));
           return response;
         };
@@ -280,6 +283,6 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     const path = pathnameOf(request.url);
     if (context?.metricsListener === true) return path === '/metrics' ? metricsRoute(request) : notHere(request);
     const route = protocol.match(path);
-    return route === undefined ? handle(request, context) : protocolRoute(request, context, route, path);
+    return route === undefined ? handle(request, context, path) : protocolRoute(request, context, route, path);
   };
 }
