@@ -5,7 +5,18 @@
 import type { ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import autocannon from 'autocannon';
-import { CONNECTIONS, cpuRatioTogether, formatPairs, type Load, type Measured, progress, ROUNDS, SECONDS, wrk } from './load.ts';
+import {
+  CONNECTIONS,
+  cpuRatioTogether,
+  formatPairs,
+  type Load,
+  type Measured,
+  progress,
+  ROUNDS,
+  SECONDS,
+  TURN_SECONDS,
+  wrk,
+} from './load.ts';
 import { findFreePort, waitForHttp } from './net.ts';
 
 export interface AdmissionBenchOptions {
@@ -66,7 +77,7 @@ export async function benchAdmission(options: AdmissionBenchOptions): Promise<st
   // One run per row swings by tens of percent on a shared machine, so the core (the same relay
   // process as row (c)) and rows (d) and (e) are measured in alternation and each reports its median.
   const runs: Record<'core' | 'roomy' | 'queued', Load[]> = { core: [first], roomy: [], queued: [] };
-  const seconds = Math.max(2, Math.round(SECONDS / 2));
+  const seconds = TURN_SECONDS;
   for (let round = 0; round < ROUNDS; round++) {
     runs.roomy.push(wrk(roomy.url, seconds));
     runs.queued.push(wrk(queuedRelay.url, seconds));

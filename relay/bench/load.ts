@@ -7,6 +7,8 @@ export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 /** Alternating runs per row wherever two targets are compared. */
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/** Seconds per run wherever two targets are compared, ROUNDS runs each. */
+export const TURN_SECONDS = Math.max(2, Math.round(SECONDS / 2));
 
 /** A Debian tool the benchmark needs, or exit 2 naming the package. */
 export function need(tool: string): string {
@@ -72,6 +74,11 @@ export const progress = (step: string): void => {
   process.stderr.write(`bench: ${step}\n`);
 };
 
+/** Microseconds of CPU a process used per request since it had used `before` CPU seconds. */
+export function cpuPerRequest(pid: number, before: number, requests: number): number {
+  return ((cpuSeconds(pid) - before) * 1e6) / requests;
+}
+
 /** A process under load: where to send requests, and its pid for its CPU time. */
 export interface Measured {
   url: string;
@@ -89,13 +96,12 @@ export async function cpuRatioTogether(
   seconds: number,
   rounds = ROUNDS,
 ): Promise<{ ratio: number; runs: { a: number; b: number }[] }> {
-  const perRequest = (pid: number, before: number, requests: number) => ((cpuSeconds(pid) - before) * 1e6) / requests;
   const runs: { a: number; b: number }[] = [];
   for (let round = 0; round < rounds; round++) {
     const aBefore = cpuSeconds(a.pid);
     const bBefore = cpuSeconds(b.pid);
     const [aLoad, bLoad] = await Promise.all([wrkAsync(a.url, seconds, CONNECTIONS), wrkAsync(b.url, seconds, CONNECTIONS)]);
-    runs.push({ a: perRequest(a.pid, aBefore, aLoad.requests), b: perRequest(b.pid, bBefore, bLoad.requests) });
+    runs.push({ a: cpuPerRequest(a.pid, aBefore, aLoad.requests), b: cpuPerRequest(b.pid, bBefore, bLoad.requests) });
   }
   return { ratio: median(runs.map((run) => run.a / run.b)), runs };
 }

@@ -7,7 +7,18 @@
  * slows both alike, so the ratio of their CPU time per request is the steadiest figure of all.
  */
 import { cpus, loadavg, totalmem } from 'node:os';
-import { CONNECTIONS, cpuRatioTogether, formatPairs, type Load, median, progress, ROUNDS, SECONDS, wrk } from './load.ts';
+import {
+  CONNECTIONS,
+  cpuPerRequest,
+  cpuRatioTogether,
+  formatPairs,
+  type Load,
+  median,
+  progress,
+  ROUNDS,
+  TURN_SECONDS,
+  wrk,
+} from './load.ts';
 import { cpuSeconds } from './memory.ts';
 
 export interface ProxyUnderTest {
@@ -17,15 +28,13 @@ export interface ProxyUnderTest {
   pid: number;
 }
 
-const cpuPerRequest = (pid: number, before: number, requests: number) => ((cpuSeconds(pid) - before) * 1e6) / requests;
-
 export async function benchPeers(
   relay: ProxyUnderTest,
   peers: ProxyUnderTest[],
   payloadBytes: number,
 ): Promise<{ text: string; relayAhead: boolean }> {
   progress('the relay and the peer proxies, in alternation');
-  const seconds = Math.max(2, Math.round(SECONDS / 2));
+  const seconds = TURN_SECONDS;
   const all = [relay, ...peers];
   const runs = new Map(all.map((target) => [target.name, [] as Load[]]));
   const cpu = new Map(all.map((target) => [target.name, [] as number[]]));
