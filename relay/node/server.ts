@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Response as NodeResponse } from '@whatwg-node/fetch';
@@ -157,6 +158,8 @@ export function createRelayServer({
     rateLimiters,
     slotLeases,
     resolveHost: async (host) => (await lookup(host, { all: true })).map((entry) => entry.address),
+    // node:crypto's own, without the Web Crypto wrapper's receiver check.
+    generateId: randomUUID,
   });
   const adapter = createServerAdapter<{ req: IncomingMessage; metricsListener: boolean }>(
     (request, serverContext) =>

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../node/logger.ts';
 import type { RequestLine } from '../../src/access-log.ts';
 
@@ -23,6 +23,10 @@ const FULL: RequestLine = {
 };
 
 describe('the access log', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
   it.each([
     ['every field, with characters JSON must escape', FULL],
     ['only the fields every line has', { method: 'GET', route: 'livez', path: '/livez', query: '', status: 200, durationMs: 0 }],
@@ -48,5 +52,26 @@ describe('the access log', () => {
     expect(out.lines).toEqual([]);
     accessLog.write('info', FULL);
     expect(out.lines).toHaveLength(1);
+  });
+
+  it('stamps every line with the time Date#toISOString gives, across milliseconds, seconds and days', () => {
+    const out = memory();
+    const { logger } = createLogger('info', out);
+    const instants = [
+      Date.UTC(2026, 11, 2, 13, 59, 59, 998),
+      Date.UTC(2026, 11, 2, 13, 59, 59, 998),
+      Date.UTC(2026, 11, 2, 13, 59, 59, 999),
+      Date.UTC(2026, 11, 2, 14, 0, 0, 0),
+      Date.UTC(2026, 11, 2, 14, 0, 0, 7),
+      Date.UTC(2026, 11, 2, 14, 0, 0, 42),
+      Date.UTC(2026, 11, 2, 23, 59, 59, 999),
+      Date.UTC(2026, 11, 3, 0, 0, 0, 100),
+    ];
+    const clock = vi.spyOn(Date, 'now');
+    for (const at of instants) {
+      clock.mockReturnValueOnce(at);
+      logger.info('tick');
+    }
+    expect(out.lines.map((line) => JSON.parse(line).time)).toEqual(instants.map((at) => new Date(at).toISOString()));
   });
 });
