@@ -41,25 +41,39 @@ function cachedIsoTime(): () => string {
   };
 }
 
+/** Room for a batch and the line that completes it; a longer line is written on its own. */
+const BATCH_CAPACITY = 4 * BATCH_BYTES;
+
 /**
- * Hands lines to sonic-boom BATCH_BYTES at a time. sonic-boom batches by itself too, but then
- * it measures the byte length of its whole pending buffer on every line.
+ * Encodes lines into a buffer and hands it to sonic-boom (in buffer mode) BATCH_BYTES at a time.
+ * Each line is encoded once, straight into the batch: sonic-boom given strings measures their
+ * UTF-8 length before the write and again after it, besides encoding them.
  */
 function batched(out: ReturnType<typeof pino.destination>): DestinationStream & { flush(): void; flushSync(): void } {
-  let lines: string[] = [];
-  let size = 0;
+  // sonic-boom's types know only its string mode.
+  const writeBytes = (bytes: Buffer) => (out as unknown as { write(bytes: Buffer): boolean }).write(bytes);
+  let batch = Buffer.allocUnsafe(BATCH_CAPACITY);
+  let used = 0;
   const drain = () => {
-    if (lines.length === 0) return;
-    const batch = lines.join('');
-    lines = [];
-    size = 0;
-    out.write(batch);
+    if (used === 0) return;
+    const full = batch.subarray(0, used);
+    // sonic-boom keeps what it could not write yet, so the next batch gets a buffer of its own.
+    batch = Buffer.allocUnsafe(BATCH_CAPACITY);
+    used = 0;
+    writeBytes(full);
   };
   return {
     write(line: string) {
-      lines.push(line);
-      size += line.length;
-      if (size >= BATCH_BYTES) drain();
+      // A UTF-16 code unit takes at most three bytes in UTF-8.
+      if (used + line.length * 3 > BATCH_CAPACITY) {
+        drain();
+        if (line.length * 3 > BATCH_CAPACITY) {
+          writeBytes(Buffer.from(line, 'utf8'));
+          return;
+        }
+      }
+      used += batch.write(line, used);
+      if (used >= BATCH_BYTES) drain();
     },
     flush() {
       drain();
@@ -82,7 +96,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
   // batched; the timer bounds how late a line on a quiet relay can appear. The batch is written
   // synchronously: handing it to libuv's thread pool costs a thread wake-up per write, more
   // than the write itself.
-  const stream = destination ?? batched(pino.destination({ fd: 1, sync: true }));
+  const stream = destination ?? batched(pino.destination({ fd: 1, sync: true, contentMode: 'buffer' }));
   const flushable = stream as DestinationStream & { flush?: () => void; flushSync?: () => void };
   if (destination === undefined) {
     setInterval(() => {
@@ -116,7 +130,28 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
   };
 }
 
-const json = JSON.stringify;
+/** Characters JSON.stringify escapes in a string (lone surrogates among them). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what JSON escapes.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** A string as JSON.stringify writes it; most need no escaping, and are then spared its call into the runtime. */
+function quoted(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+}
+
+/**
+ * A duration in milliseconds with at most two decimals (what the core records) as JavaScript
+ * prints it, from integers: printing the double itself is the costliest step of a request line.
+ */
+export function formatMilliseconds(value: number): string {
+  const hundredths = Math.round(value * 100);
+  if (!(hundredths >= 0 && hundredths < 1e13 && hundredths / 100 === value)) return `${value}`;
+  const fraction = hundredths % 100;
+  const whole = (hundredths - fraction) / 100;
+  if (fraction === 0) return `${whole}`;
+  if (fraction % 10 === 0) return `${whole}.${fraction / 10}`;
+  return `${whole}.${fraction < 10 ? '0' : ''}${fraction}`;
+}
 
 /**
  * Request lines as pino would write them (level, time, service, the fields, msg), serialized
@@ -128,12 +163,12 @@ function requestLines(logger: Logger, stream: DestinationStream, time: () => str
     enabled: (level) => logger.isLevelEnabled(level),
     write(level, line: RequestLine) {
       if (!logger.isLevelEnabled(level)) return;
-      let out = `{"level":"${level}"${time()},"service":"${SERVICE}","method":${json(line.method)},"route":"${line.route}","path":${json(line.path)},"query":${json(line.query)},"status":${line.status},"durationMs":${line.durationMs}`;
-      if (line.requestId !== undefined) out += `,"requestId":${json(line.requestId)}`;
-      if (line.upstream !== undefined) out += `,"upstream":${json(line.upstream)}`;
+      let out = `{"level":"${level}"${time()},"service":"${SERVICE}","method":${quoted(line.method)},"route":"${line.route}","path":${quoted(line.path)},"query":${quoted(line.query)},"status":${line.status},"durationMs":${formatMilliseconds(line.durationMs)}`;
+      if (line.requestId !== undefined) out += `,"requestId":${quoted(line.requestId)}`;
+      if (line.upstream !== undefined) out += `,"upstream":${quoted(line.upstream)}`;
       if (line.upstreamStatus !== undefined) out += `,"upstreamStatus":${line.upstreamStatus}`;
       if (line.bytes !== undefined) out += `,"bytes":${line.bytes}`;
-      if (line.error !== undefined) out += `,"error":${json(line.error)}`;
+      if (line.error !== undefined) out += `,"error":${quoted(line.error)}`;
       stream.write(`${out},"msg":"request"}\n`);
     },
   };

@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger } from '../../node/logger.ts';
+import { createLogger, formatMilliseconds } from '../../node/logger.ts';
 import type { RequestLine } from '../../src/access-log.ts';
 
 /** A destination that keeps what it is given. */
@@ -73,5 +75,40 @@ describe('the access log', () => {
       logger.info('tick');
     }
     expect(out.lines.map((line) => JSON.parse(line).time)).toEqual(instants.map((at) => new Date(at).toISOString()));
+  });
+
+  it('prints durations as JavaScript prints the number, from whole hundredths of a millisecond', () => {
+    const differing: number[] = [];
+    for (let hundredths = 0; hundredths <= 300_000; hundredths++) {
+      const value = hundredths / 100;
+      if (formatMilliseconds(value) !== `${value}`) differing.push(value);
+    }
+    expect(differing).toEqual([]);
+    for (const value of [123456789.01, 99999999999.99, 0.001, 1 / 3, 2.675, -1, Number.NaN, 1e21]) {
+      expect(formatMilliseconds(value)).toBe(`${value}`);
+    }
+  });
+
+  it('writes every line to stdout once, in order, batches and lines longer than a batch alike', () => {
+    const logger = fileURLToPath(new URL('../../node/logger.ts', import.meta.url));
+    const script = `
+      const { createLogger } = await import(${JSON.stringify(logger)});
+      const log = createLogger('info');
+      const line = (i) => ({ method: 'GET', route: 'proxy', path: '/p/' + i + '/\u00e9\u4e2d\ud83d\ude00', query: '', status: 200, durationMs: i / 100 });
+      for (let i = 0; i < 2000; i++) log.accessLog.write('info', line(i));
+      log.logger.info({ big: 'x'.repeat(100_000) }, 'long');
+      for (let i = 2000; i < 2100; i++) log.accessLog.write('info', line(i));
+      log.flushSync();
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    const lines = out
+      .trimEnd()
+      .split('\n')
+      .map((text) => JSON.parse(text));
+    expect(lines).toHaveLength(2101);
+    const paths = lines.filter((line) => line.msg === 'request').map((line) => line.path);
+    expect(paths).toEqual(Array.from({ length: 2100 }, (_, i) => `/p/${i}/\u00e9\u4e2d\ud83d\ude00`));
+    expect(lines[2000]).toMatchObject({ msg: 'long', big: 'x'.repeat(100_000) });
+    expect(lines[1999].durationMs).toBe(19.99);
   });
 });
