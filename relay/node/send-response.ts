@@ -40,15 +40,17 @@ export function sendResponse(response: Response, res: ServerResponse, req: Incom
     // The client left before the body finished: abandon the upstream exchange.
     if (!body.readableEnded) body.destroy();
   });
-  body.once('error', (err) => {
+  body.on('error', (err) => {
     if (!res.destroyed) res.destroy(err);
   });
   // What pipe() does for one source and one destination, without its bookkeeping (seven
   // listeners added and then searched for and removed on every response).
+  const resume = () => body.resume();
   body.on('data', (chunk: Buffer) => {
-    if (!res.write(chunk)) body.pause();
+    if (res.write(chunk)) return;
+    body.pause();
+    res.once('drain', resume);
   });
-  res.on('drain', () => body.resume());
   body.on('end', () => res.end());
   return undefined;
 }

@@ -92,25 +92,45 @@ function nodeBody(body: UpstreamRequest['body']): Readable | Uint8Array | null {
   return Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>);
 }
 
+const ignore = () => {};
+
 /**
  * A response body that undici fills through its dispatch handler: the upstream is paused when
  * the client reads slower than the GPU host writes. A client that reads nothing for the idle
  * timeout while the upstream waits is cut off, upstream exchange included (undici's own body
  * timer stops while paused). Destroying the stream otherwise (client gone) hands the exchange
  * back to be drained, not aborted.
+ *
+ * `done` resolves when the client has the whole body, or else once the upstream exchange is over:
+ * a body the client abandoned is still drained from the GPU host, whose slot stays taken. It is
+ * settled from _destroy, which a Readable runs after 'end' as well as when destroyed early.
  */
 class UpstreamBody extends Readable {
   bytes = 0;
+  readonly done: Promise<BodyOutcome>;
+  #settle!: (outcome: BodyOutcome) => void;
   readonly #controller: Dispatcher.DispatchController;
   readonly #stallMs: number;
+  readonly #exchangeEnded: () => Promise<void>;
   readonly #abandoned: (cut: Error | undefined) => void;
   #stall: NodeJS.Timeout | undefined;
   #stalled = false;
-  constructor(controller: Dispatcher.DispatchController, stallMs: number, abandoned: (cut: Error | undefined) => void) {
+  constructor(
+    controller: Dispatcher.DispatchController,
+    stallMs: number,
+    exchangeEnded: () => Promise<void>,
+    abandoned: (cut: Error | undefined) => void,
+  ) {
     super();
+    this.done = new Promise((resolve) => {
+      this.#settle = resolve;
+    });
     this.#controller = controller;
     this.#stallMs = stallMs;
+    this.#exchangeEnded = exchangeEnded;
     this.#abandoned = abandoned;
+    // The failure is reported through `done`; unheard, an 'error' event would end the process.
+    this.on('error', ignore);
   }
   override _read(): void {
     if (this.#stall !== undefined) clearTimeout(this.#stall);
@@ -119,7 +139,13 @@ class UpstreamBody extends Readable {
   }
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     if (this.#stall !== undefined) clearTimeout(this.#stall);
-    if (!this.readableEnded) this.#abandoned(this.#stalled ? (err ?? undefined) : undefined);
+    if (this.readableEnded) {
+      this.#settle({ bytes: this.bytes });
+    } else {
+      this.#abandoned(this.#stalled ? (err ?? undefined) : undefined);
+      const error = err ? classifyUndiciError(err, false) : new UpstreamError('aborted', 'client closed the response');
+      void this.#exchangeEnded().then(() => this.#settle({ bytes: this.bytes, error }));
+    }
     callback(err);
   }
   deliver(chunk: Buffer): void {
@@ -131,29 +157,6 @@ class UpstreamBody extends Readable {
       this.destroy(new UpstreamError('aborted', `the client read nothing for ${this.#stallMs} ms`));
     }, this.#stallMs);
   }
-}
-
-/**
- * Resolves when the client has the whole body, or else once the upstream exchange is over:
- * a body the client abandoned is still drained from the GPU host, whose slot stays taken.
- */
-function settleWhenFinished(body: UpstreamBody, exchangeEnded: Promise<void>): Promise<BodyOutcome> {
-  return new Promise((resolve) => {
-    let failure: UpstreamError | undefined;
-    body.on('error', (err) => {
-      failure = classifyUndiciError(err, false);
-    });
-    let ended = false;
-    body.once('end', () => {
-      ended = true;
-      resolve({ bytes: body.bytes });
-    });
-    body.on('close', () => {
-      if (ended) return;
-      const error = failure ?? new UpstreamError('aborted', 'client closed the response');
-      void exchangeEnded.then(() => resolve({ bytes: body.bytes, error }));
-    });
-  });
 }
 
 function hasNoBody(method: string, status: number): boolean {
@@ -179,19 +182,24 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
       let controller: Dispatcher.DispatchController | undefined;
       let body: UpstreamBody | undefined;
       let settled = false;
-      // The upstream exchange itself (not what the client got of it): over once the response ended or failed.
+      // The upstream exchange itself (not what the client got of it): over once the response ended
+      // or failed. Its promise is made only for a client that left early, which must wait for it.
       let exchangeOver = false;
       let orphaned = false;
       let drainLimit: NodeJS.Timeout | undefined;
-      let markOver!: () => void;
-      const exchangeEnded = new Promise<void>((done) => {
-        markOver = done;
-      });
+      let exchangeEnded: Promise<void> | undefined;
+      let markOver: (() => void) | undefined;
+      const whenExchangeEnds = () =>
+        (exchangeEnded ??= exchangeOver
+          ? Promise.resolve()
+          : new Promise<void>((done) => {
+              markOver = done;
+            }));
       const endExchange = () => {
         if (exchangeOver) return;
         exchangeOver = true;
         clearTimeout(drainLimit);
-        markOver();
+        markOver?.();
       };
 
       // The client is gone but the GPU host is still working: read and discard the rest, so
@@ -217,7 +225,7 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
         if (settled) return;
         settled = true;
         orphan();
-        reject(new UpstreamError('aborted', 'client disconnected', { exchangeEnded }));
+        reject(new UpstreamError('aborted', 'client disconnected', { exchangeEnded: whenExchangeEnds() }));
       };
       if (signal.aborted) {
         reject(new UpstreamError('aborted', 'client disconnected'));
@@ -237,19 +245,13 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions): UndiciUpst
             resolve({ status: statusCode, headers: upstreamHeaders, body: null, done: Promise.resolve({ bytes: 0 }) });
             return;
           }
-          body = new UpstreamBody(ctrl, options.idleTimeoutMs, (cut) => {
+          body = new UpstreamBody(ctrl, options.idleTimeoutMs, whenExchangeEnds, (cut) => {
             if (cut === undefined) return orphan();
             // A client that stopped reading: the exchange is cut and the slot freed (a streaming GPU host notices at its next write).
             ctrl.abort(cut);
             endExchange();
           });
-          const current = body;
-          resolve({
-            status: statusCode,
-            headers: upstreamHeaders,
-            body: current,
-            done: settleWhenFinished(current, exchangeEnded),
-          });
+          resolve({ status: statusCode, headers: upstreamHeaders, body, done: body.done });
         },
         onResponseData(_ctrl, chunk) {
           // Once the client is gone the rest is discarded.
