@@ -13,7 +13,7 @@ import type { RelayMetrics, RouteLabel } from './observability.ts';
 import type { PoolMember } from './pool.ts';
 import { requestIdFor } from './request-id.ts';
 import { errorResponse, type ResponseClass } from './responses.ts';
-import { upstreamTarget } from './target.ts';
+import { type PathAndQuery, pathAndQuery, upstreamTarget } from './target.ts';
 import { trustedPeerCheck } from './trusted-proxies.ts';
 import { type UpstreamClient, UpstreamError, type UpstreamErrorKind, type UpstreamRequest } from './upstream.ts';
 
@@ -38,7 +38,7 @@ export type RecordRequest = (
   status: number,
   startedAt: number,
   fields: RequestFields,
-  url?: URL,
+  url?: PathAndQuery,
 ) => void;
 
 export interface ForwardDeps {
@@ -110,7 +110,7 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
     const incoming = context?.headers ?? request.headers;
     const requestId = requestIdFor(headerValue(incoming, 'x-request-id'), generateId);
     const idHeader = { 'x-request-id': requestId };
-    const url = new URL(request.url);
+    const url = pathAndQuery(request.url);
 
     const fail = (
       status: number,
@@ -156,7 +156,7 @@ export function createForward(deps: ForwardDeps): (request: Request, context: Re
 
     const headers = upstreamRequestHeaders(incoming, {
       clientAddress: context?.clientAddress,
-      protocol: url.protocol === 'https:' ? 'https' : 'http',
+      protocol: request.url.startsWith('https:') ? 'https' : 'http',
       host: headerValue(incoming, 'host') ?? undefined,
       requestId,
       // Forwarded headers are believed only from a proxy in TOKENPLACE_RELAY_TRUSTED_PROXIES.

@@ -14,6 +14,7 @@ import type { ServerRegistry } from './registry.ts';
 import { errorResponse, jsonResponse, type ResponseClass } from './responses.ts';
 import { SERVERS_PATH } from './servers-route.ts';
 import type { SlotLeaseStore } from './slots.ts';
+import type { PathAndQuery } from './target.ts';
 import { createTokenPlaceProtocol } from './tokenplace/protocol.ts';
 import type { RateLimiterFactory } from './tokenplace/rate-limits.ts';
 import { isStale } from './tokenplace/scheduler.ts';
@@ -103,7 +104,7 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     },
   });
 
-  function pathOf(request: Request, url?: URL): { path: string; query: string } {
+  function pathOf(request: Request, url?: PathAndQuery): { path: string; query: string } {
     if (url !== undefined) return { path: url.pathname, query: redactQuery(url.search) };
     // Without a parsed URL at hand, the string is split rather than parsed (the protocol routes' hot path).
     const query = request.url.indexOf('?');
@@ -117,7 +118,7 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
     status: number,
     startedAt: number,
     fields: RequestFields,
-    url?: URL,
+    url?: PathAndQuery,
   ): void {
     const seconds = (now() - startedAt) / 1000;
     metrics.requestFinished(route, request.method, status, seconds);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../../src/headers.ts';
 import { redactQuery } from '../../src/redact.ts';
 import { requestIdFor } from '../../src/request-id.ts';
-import { upstreamTarget } from '../../src/target.ts';
+import { pathAndQuery, upstreamTarget } from '../../src/target.ts';
 
 const facts = {
   clientAddress: '10.42.0.7',
@@ -152,5 +152,56 @@ describe('redactQuery', () => {
   it('masks values of secret-looking parameters only', () => {
     expect(redactQuery('?token=abc&model=llama&api_key=k&Signature=s')).toBe('?token=***&model=llama&api_key=***&Signature=***');
     expect(redactQuery('')).toBe('');
+  });
+});
+
+describe('pathAndQuery', () => {
+  const viaUrl = (href: string) => {
+    const url = new URL(href);
+    return { pathname: url.pathname, search: url.search };
+  };
+
+  it.each([
+    'http://relay/v1/chat/completions',
+    'https://relay:8443/v1/models?x=1&y=%20z',
+    'http://relay/',
+    'http://relay/?',
+    'http://relay/a?b?c=/d',
+    'http://relay/a/./b/%2E%2e/c',
+    'http://relay/a%2e/b',
+    "http://relay/q?quote='x'&lt=<",
+    'http://relay/sp ace/"q"/{b}/`t`/<a>',
+    'http://relay/caf\u00e9/\u4e2d?\u00e9=1',
+    'http://relay/a#frag',
+    'http://relay/a\\b',
+    'http://relay/[x]|^_~!$&()*+,;=:@',
+    'http://relay',
+  ])('gives what URL parsing gives for %s', (href) => {
+    expect(pathAndQuery(href)).toEqual(viaUrl(href));
+  });
+
+  it('gives what URL parsing gives for random request targets', () => {
+    const alphabet = [
+      ...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)),
+      '%2e',
+      '%2E',
+      '/.',
+      '\u00e9',
+      '\t',
+      '%',
+    ];
+    let seed = 1;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const differing: string[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      let target = '/';
+      for (let length = random(12); length > 0; length--) target += alphabet[random(alphabet.length)];
+      const href = `http://relay${target}`;
+      if (JSON.stringify(pathAndQuery(href)) !== JSON.stringify(viaUrl(href))) differing.push(href);
+    }
+    expect(differing).toEqual([]);
   });
 });
