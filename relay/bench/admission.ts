@@ -111,7 +111,7 @@ export async function benchAdmission(options: AdmissionBenchOptions): Promise<st
     ),
     '',
     `Loaded at the same time (${ROUNDS} runs of ${seconds} s, wrk with ${CONNECTIONS} connections on each), the relay of row (d) used ` +
-      `**${together.ratio.toFixed(2)}×** the CPU per request of the core (median of the runs' ratios; every run, (d)/(c): ${formatPairs(together.runs)}).`,
+      `**${together.ratio.toFixed(2)}×** the CPU per request of the core (median of the runs' ratios; 95% interval of their geometric mean ${together.interval.low.toFixed(2)}–${together.interval.high.toFixed(2)}×; every run, (d)/(c): ${formatPairs(together.runs)}).`,
     '',
     'Target: (d) within 10% of (c), i.e. at least 0.90×. Row (e) is informational: with fewer slots than clients',
     'the relay deliberately holds requests back, so it shows the cost of queueing, not of admission control.',

@@ -85,25 +85,41 @@ export interface Measured {
   pid: number;
 }
 
+/** The geometric mean of ratios and its 95% interval (two standard errors either side, on the log scale). */
+export function ratioInterval(ratios: number[]): { mean: number; low: number; high: number } {
+  const logs = ratios.map(Math.log);
+  const mean = logs.reduce((sum, value) => sum + value, 0) / logs.length;
+  const variance = logs.reduce((sum, value) => sum + (value - mean) ** 2, 0) / Math.max(logs.length - 1, 1);
+  const margin = 2 * Math.sqrt(variance / logs.length);
+  return { mean: Math.exp(mean), low: Math.exp(mean - margin), high: Math.exp(mean + margin) };
+}
+
 /**
  * Two targets loaded at the same time, `rounds` times: whatever else the machine does then slows
  * both alike, so the ratio of their CPU time per request (a over b) is the steadiest comparison
- * this shared machine allows. Reports the median ratio and every run's pair in µs.
+ * this shared machine allows. The load generator of each starts first in every other round.
+ * Reports the median ratio, the 95% interval of their geometric mean, and every run's pair in µs.
  */
 export async function cpuRatioTogether(
   a: Measured,
   b: Measured,
   seconds: number,
   rounds = ROUNDS,
-): Promise<{ ratio: number; runs: { a: number; b: number }[] }> {
+): Promise<{ ratio: number; interval: { low: number; high: number }; runs: { a: number; b: number }[] }> {
   const runs: { a: number; b: number }[] = [];
   for (let round = 0; round < rounds; round++) {
     const aBefore = cpuSeconds(a.pid);
     const bBefore = cpuSeconds(b.pid);
-    const [aLoad, bLoad] = await Promise.all([wrkAsync(a.url, seconds, CONNECTIONS), wrkAsync(b.url, seconds, CONNECTIONS)]);
+    const load = (target: Measured) => wrkAsync(target.url, seconds, CONNECTIONS);
+    const [aLoad, bLoad] =
+      round % 2 === 0
+        ? await Promise.all([load(a), load(b)])
+        : await Promise.all([load(b), load(a)]).then(([second, first]) => [first, second]);
     runs.push({ a: cpuPerRequest(a.pid, aBefore, aLoad.requests), b: cpuPerRequest(b.pid, bBefore, bLoad.requests) });
   }
-  return { ratio: median(runs.map((run) => run.a / run.b)), runs };
+  const ratios = runs.map((run) => run.a / run.b);
+  const { low, high } = ratioInterval(ratios);
+  return { ratio: median(ratios), interval: { low, high }, runs };
 }
 
 export const formatPairs = (runs: { a: number; b: number }[]): string =>
