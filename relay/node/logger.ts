@@ -52,13 +52,12 @@ const BATCH_CAPACITY = 4 * BATCH_BYTES;
 function batched(out: ReturnType<typeof pino.destination>): DestinationStream & { flush(): void; flushSync(): void } {
   // sonic-boom's types know only its string mode.
   const writeBytes = (bytes: Buffer) => (out as unknown as { write(bytes: Buffer): boolean }).write(bytes);
-  let batch = Buffer.allocUnsafe(BATCH_CAPACITY);
+  const batch = Buffer.allocUnsafe(BATCH_CAPACITY);
   let used = 0;
   const drain = () => {
     if (used === 0) return;
-    const full = batch.subarray(0, used);
-    // sonic-boom keeps what it could not write yet, so the next batch gets a buffer of its own.
-    batch = Buffer.allocUnsafe(BATCH_CAPACITY);
+    // A copy: sonic-boom keeps what a failed write left, and the batch buffer is refilled at once.
+    const full = Buffer.from(batch.subarray(0, used));
     used = 0;
     writeBytes(full);
   };
