@@ -14,7 +14,7 @@ import type { ServerRegistry } from './registry.ts';
 import { errorResponse, jsonResponse, type ResponseClass } from './responses.ts';
 import { SERVERS_PATH } from './servers-route.ts';
 import type { SlotLeaseStore } from './slots.ts';
-import type { PathAndQuery } from './target.ts';
+import { type PathAndQuery, pathnameOf, queryOf } from './target.ts';
 import { createTokenPlaceProtocol } from './tokenplace/protocol.ts';
 import type { RateLimiterFactory } from './tokenplace/rate-limits.ts';
 import { isStale } from './tokenplace/scheduler.ts';
@@ -60,18 +60,6 @@ export function tokenPlaceObserver(metrics: RelayMetrics): StoreObserver {
 
 export type RelayHandler = (request: Request, context?: RelayContext) => Promise<Response>;
 
-/** The path of an absolute request URL, without building a URL object on the hot path. */
-function pathnameOf(url: string): string {
-  const start = url.indexOf('/', url.indexOf('//') + 2);
-  if (start === -1) return '/';
-  let end = url.length;
-  const query = url.indexOf('?', start);
-  if (query !== -1) end = query;
-  const hash = url.indexOf('#', start);
-  if (hash !== -1 && hash < end) end = hash;
-  return url.slice(start, end);
-}
-
 export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayHandler {
   const { metrics, log, lifecycle, upstream } = deps;
   const accessLog = deps.accessLog ?? accessLogVia(log);
@@ -107,8 +95,8 @@ export function createRelayHandler(config: RelayConfig, deps: RelayDeps): RelayH
   function pathOf(request: Request, url?: PathAndQuery): { path: string; query: string } {
     if (url !== undefined) return { path: url.pathname, query: redactQuery(url.search) };
     // Without a parsed URL at hand, the string is split rather than parsed (the protocol routes' hot path).
-    const query = request.url.indexOf('?');
-    return { path: pathnameOf(request.url), query: query === -1 ? '' : redactQuery(request.url.slice(query).split('#')[0]) };
+    const query = queryOf(request.url);
+    return { path: pathnameOf(request.url), query: query === '' ? '' : redactQuery(query) };
   }
 
   /** One log line and the metrics of a finished request. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../../src/headers.ts';
 import { redactQuery } from '../../src/redact.ts';
 import { requestIdFor } from '../../src/request-id.ts';
-import { pathAndQuery, upstreamTarget } from '../../src/target.ts';
+import { pathAndQuery, pathnameOf, queryOf, upstreamTarget } from '../../src/target.ts';
 
 const facts = {
   clientAddress: '10.42.0.7',
@@ -176,6 +176,12 @@ describe('pathAndQuery', () => {
     'http://relay/a\\b',
     'http://relay/[x]|^_~!$&()*+,;=:@',
     'http://relay',
+    'http://relay?x/y',
+    'http://relay#x/y',
+    'http://relay\\x/y',
+    'http://user@relay/y?z',
+    'http://[::1]:8080/y',
+    'http://relay/a?b#c?d',
   ])('gives what URL parsing gives for %s', (href) => {
     expect(pathAndQuery(href)).toEqual(viaUrl(href));
   });
@@ -190,6 +196,7 @@ describe('pathAndQuery', () => {
       '\t',
       '%',
     ];
+    const origins = ['http://relay', 'https://relay:8443', 'http://relay?q', 'http://relay#f', 'http://r\\x', 'http://u@relay'];
     let seed = 1;
     const random = (n: number) => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -199,9 +206,28 @@ describe('pathAndQuery', () => {
     for (let i = 0; i < 20_000; i++) {
       let target = '/';
       for (let length = random(12); length > 0; length--) target += alphabet[random(alphabet.length)];
-      const href = `http://relay${target}`;
+      const href = `${origins[random(origins.length)]}${target}`;
       if (JSON.stringify(pathAndQuery(href)) !== JSON.stringify(viaUrl(href))) differing.push(href);
     }
     expect(differing).toEqual([]);
+  });
+
+  it('throws where URL parsing throws: a host that does not parse is never split', () => {
+    for (const href of ['http://relay:99999/x', 'http://[zz]/x', 'http://re lay/x']) {
+      expect(() => new URL(href)).toThrow();
+      expect(() => pathAndQuery(href)).toThrow();
+    }
+  });
+});
+
+describe('pathnameOf and queryOf', () => {
+  it.each([
+    ['http://relay/a/./b?c=1#d', '/a/./b', '?c=1'],
+    ['http://relay/a#b?c', '/a', ''],
+    ['http://relay/?', '/', '?'],
+    ['http://relay', '/', ''],
+  ])('split %s as written, without resolving it', (href, path, query) => {
+    expect(pathnameOf(href)).toBe(path);
+    expect(queryOf(href)).toBe(query);
   });
 });
